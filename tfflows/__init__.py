@@ -1,0 +1,21 @@
+"""tfflows: normalizing flows for Keras 3 on TensorFlow, with a focus on Gaussianization."""
+
+from tfflows.base import Bijector, Chain, Invert
+from tfflows.callbacks import StopOnNonFiniteLoss
+from tfflows.conditioners import MLP
+from tfflows.coupling import AdditiveCoupling, AffineCoupling, Coupling
+from tfflows.distributions import StandardLogistic, StandardNormal
+from tfflows.elementwise import ActNorm, BatchNorm, Rescale
+from tfflows.flow import Flow
+from tfflows.linear import LULinear, Permute, Reverse
+from tfflows.presets import NICE, RealNVP
+from tfflows import datasets
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Bijector", "Chain", "Invert", "StopOnNonFiniteLoss", "MLP",
+    "AdditiveCoupling", "AffineCoupling", "Coupling",
+    "StandardLogistic", "StandardNormal", "ActNorm", "BatchNorm", "Rescale",
+    "Flow", "LULinear", "Permute", "Reverse", "NICE", "RealNVP", "datasets",
+]

@@ -1,0 +1,54 @@
+"""Keras callbacks that keep flow training honest."""
+
+import math
+import warnings
+
+import keras
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops `fit` at the first NaN/Inf batch loss and restores the last good weights.
+
+    The weights are snapshotted at the end of every epoch that finished with a finite
+    loss (and once before training), so a blow-up never leaves a NaN model behind.
+    `Flow.fit` adds this callback automatically. After a stop, `stopped_at` holds
+    (epoch, batch) and the History has a `"nonfinite_loss"` entry.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._good_weights = None
+        self.stopped_at = None
+        self._epoch = 0
+
+    def on_train_begin(self, logs=None):
+        self._good_weights = self.model.get_weights()
+        self.stopped_at = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.stopped_at = (self._epoch, batch)
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.stopped_at is None:
+            self._good_weights = self.model.get_weights()
+        elif logs is not None:
+            logs["nonfinite_loss"] = 1.0
+
+    def on_train_end(self, logs=None):
+        if self.stopped_at is not None:
+            self.model.set_weights(self._good_weights)
+            epoch, batch = self.stopped_at
+            warnings.warn(
+                f"Training stopped: the loss became NaN or Inf at epoch {epoch + 1}, batch {batch}. "
+                f"The weights of the last epoch with a finite loss were restored. Try a lower "
+                f"learning rate, gradient clipping (compile(optimizer=keras.optimizers.Adam(clipnorm=1.0))) "
+                f"or standardizing the data.",
+                RuntimeWarning,
+                stacklevel=2,
+            )

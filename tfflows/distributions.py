@@ -1,0 +1,62 @@
+"""Base (latent) distributions written with keras.ops and keras.random.
+
+Each is a serializable Keras layer without weights, with `log_prob(z)` (summed over the
+event axes) and `sample(n, event_shape, seed)`. Any TFP distribution can also serve as a
+`Flow` base (see `tfflows.tfp_interop`).
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+from tfflows._math import LOG_2PI, sum_event
+
+
+class BaseDistribution(keras.layers.Layer):
+    """A factorized distribution over events of any shape (one scalar law per entry)."""
+
+    def log_prob(self, z, event_ndims=1):
+        return sum_event(self._log_prob_elementwise(z), event_ndims)
+
+    def sample(self, n, event_shape, seed=None, dtype="float32"):
+        raise NotImplementedError
+
+    def to_tfp(self, event_shape, dtype="float32"):
+        """The same law as a `tfp.distributions.Distribution` (TensorFlow backend)."""
+        raise NotImplementedError
+
+
+@keras.saving.register_keras_serializable(package="tfflows")
+class StandardNormal(BaseDistribution):
+    """Standard normal N(0, I): log p(z) = -0.5 * sum(z^2 + log(2 pi))."""
+
+    def _log_prob_elementwise(self, z):
+        return -0.5 * (ops.square(z) + LOG_2PI)
+
+    def sample(self, n, event_shape, seed=None, dtype="float32"):
+        return keras.random.normal((int(n),) + tuple(event_shape), dtype=dtype, seed=seed)
+
+    def to_tfp(self, event_shape, dtype="float32"):
+        from tensorflow_probability import distributions as tfd
+
+        normal = tfd.Normal(np.zeros(event_shape, dtype), np.ones(event_shape, dtype))
+        return tfd.Independent(normal, reinterpreted_batch_ndims=len(event_shape))
+
+
+@keras.saving.register_keras_serializable(package="tfflows")
+class StandardLogistic(BaseDistribution):
+    """Standard logistic, NICE's prior: log p(z) = -sum(softplus(z) + softplus(-z))."""
+
+    def _log_prob_elementwise(self, z):
+        return -(ops.softplus(z) + ops.softplus(-z))
+
+    def sample(self, n, event_shape, seed=None, dtype="float32"):
+        tiny = np.finfo(np.dtype(dtype)).tiny
+        u = keras.random.uniform((int(n),) + tuple(event_shape), minval=tiny, maxval=1.0, dtype=dtype, seed=seed)
+        return ops.log(u) - ops.log1p(-u)
+
+    def to_tfp(self, event_shape, dtype="float32"):
+        from tensorflow_probability import distributions as tfd
+
+        logistic = tfd.Logistic(np.zeros(event_shape, dtype), np.ones(event_shape, dtype))
+        return tfd.Independent(logistic, reinterpreted_batch_ndims=len(event_shape))

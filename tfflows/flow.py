@@ -1,0 +1,228 @@
+"""`Flow`: a normalizing flow as a `keras.Model`, trained by maximum likelihood with `fit`.
+
+The bijector maps data x to latent z ("normalizing direction"):
+    log p(x) = log p_Z(f(x)) + log|det df/dx|
+`call(x)` returns log p(x) per row; `fit(x)` minimizes its negative mean (no targets).
+"""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from tfflows import validation
+from tfflows.callbacks import StopOnNonFiniteLoss
+from tfflows.distributions import StandardNormal
+
+
+def _split_inputs(inputs):
+    """`inputs` is x, or a dict {"x": x, "context": c} for conditional flows."""
+    if isinstance(inputs, dict):
+        return inputs["x"], inputs.get("context")
+    return inputs, None
+
+
+@keras.saving.register_keras_serializable(package="tfflows")
+class Flow(keras.Model):
+    """A normalizing flow: `bijector` (data -> latent) on top of a `base` distribution.
+
+    log_prob(x) = base.log_prob(bijector.forward(x)) + bijector.forward_log_det_jacobian(x)
+    sample(n)   = bijector.inverse(z),  z ~ base
+    encode(x)   = bijector.forward(x);  decode(z) = bijector.inverse(z)
+
+    Args:
+        bijector: a `tfflows.Bijector` (usually a `Chain`).
+        base: a `tfflows` base distribution (default `StandardNormal`) or any TFP
+            distribution with the matching event shape (not saved by `model.save`).
+        event_shape: shape of one data point; inferred from the first batch if omitted.
+        context_features: size of the conditioning vector of a conditional flow.
+    """
+
+    def __init__(self, bijector, base=None, event_shape=None, context_features=0, **kwargs):
+        super().__init__(**kwargs)
+        self.transform = bijector
+        self.base = base if base is not None else StandardNormal()
+        self.event_shape = None if event_shape is None else tuple(int(s) for s in event_shape)
+        self.context_features = int(context_features)
+
+    # ----- building -----------------------------------------------------------------
+    def build(self, input_shape):
+        if isinstance(input_shape, dict):
+            input_shape = input_shape["x"]
+        input_shape = tuple(input_shape)
+        if self.event_shape is None:
+            self.event_shape = tuple(int(s) for s in input_shape[1:])
+        if not self.transform.built:
+            self.transform.build((None,) + self.event_shape)
+
+    def _ensure_built(self):
+        if not self.built:
+            if self.event_shape is None:
+                raise ValueError("This flow has not seen data yet: pass event_shape= or call it on data first.")
+            self.build((None,) + self.event_shape)
+
+    def get_build_config(self):
+        if self.event_shape is None:
+            return None
+        return {"input_shape": (None,) + self.event_shape}
+
+    def build_from_config(self, config):
+        if config:
+            self.build(config["input_shape"])
+
+    @property
+    def event_ndims(self):
+        return len(self.event_shape)
+
+    # ----- density --------------------------------------------------------------------
+    def call(self, inputs, training=False):
+        x, context = _split_inputs(inputs)
+        z, log_det = self.transform.forward_and_log_det(x, context, training=training)
+        return self._base_log_prob(z) + log_det
+
+    def _base_log_prob(self, z):
+        if hasattr(self.base, "_log_prob_elementwise"):
+            return self.base.log_prob(z, event_ndims=self.event_ndims)
+        return ops.cast(self.base.log_prob(z), z.dtype)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Mean negative log-likelihood in nats (plus any regularization losses)."""
+        if sample_weight is not None:
+            nll = -ops.sum(y_pred * sample_weight) / ops.sum(sample_weight)
+        else:
+            nll = -ops.mean(y_pred)
+        if self.losses:
+            nll = nll + ops.sum(self.losses)
+        return nll
+
+    def _check(self, x, context, what="x", finite=False):
+        x = validation.check_array(x, self.event_shape, what, finite=finite)
+        if context is not None:
+            context = validation.check_array(context, None, "context", finite=finite)
+            if len(context) != len(x):
+                raise ValueError(f"context has {len(context)} rows but {what} has {len(x)}.")
+        return x, context
+
+    def _inputs(self, x, context):
+        return x if context is None else {"x": x, "context": context}
+
+    def log_prob(self, x, context=None):
+        """log p(x) per row, in nats."""
+        x, context = self._check(x, context)
+        self._ensure_built_for(x)
+        return self(self._inputs(ops.convert_to_tensor(x, self.compute_dtype), context))
+
+    def bits_per_dim(self, x, context=None):
+        """-log2 p(x) / D, the usual image metric (in the space of x)."""
+        dims = int(np.prod(self.event_shape))
+        return -self.log_prob(x, context) / (dims * math.log(2.0))
+
+    def encode(self, x, context=None):
+        """Data -> latent: z = f(x)."""
+        x, context = self._check(x, context)
+        self._ensure_built_for(x)
+        return self.transform.forward(ops.convert_to_tensor(x, self.compute_dtype), context)
+
+    def decode(self, z, context=None):
+        """Latent -> data: x = f^-1(z)."""
+        z, context = self._check(z, context, what="z")
+        self._ensure_built()
+        return self.transform.inverse(ops.convert_to_tensor(z, self.compute_dtype), context)
+
+    def sample(self, n, seed=None, context=None):
+        """n samples x = f^-1(z), z ~ base. With a context, one sample per context row
+        (a single context row is repeated n times)."""
+        n = validation.check_sample_count(n)
+        self._ensure_built()
+        if context is not None:
+            context = ops.convert_to_tensor(validation.check_array(context, None, "context"), self.compute_dtype)
+            if context.shape[0] == 1:
+                context = ops.repeat(context, n, axis=0)
+            elif context.shape[0] != n:
+                raise ValueError(f"context has {context.shape[0]} rows; expected 1 or n={n}.")
+        z = self._base_sample(n, seed)
+        return self.transform.inverse(z, context)
+
+    def _base_sample(self, n, seed):
+        if hasattr(self.base, "_log_prob_elementwise"):
+            return self.base.sample(n, self.event_shape, seed=seed, dtype=self.compute_dtype)
+        return ops.cast(self.base.sample(n, seed=seed), self.compute_dtype)
+
+    def _ensure_built_for(self, x):
+        if not self.built:
+            self.build(np.shape(x))
+
+    # ----- training -------------------------------------------------------------------
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, callbacks=None, validation_data=None, **kwargs):
+        """Maximum-likelihood training. `x` is an array, a dict {"x", "context"}, or a
+        `tf.data.Dataset` of such batches; there are no targets (`y` must be None)."""
+        if y is not None:
+            raise ValueError("Flows are trained without targets; for a conditional flow pass "
+                             "x={'x': data, 'context': context}.")
+        first = self._validated_first_batch(x, batch_size)
+        if validation_data is not None and not _is_dataset(validation_data):
+            data, context = _split_inputs(validation_data)
+            self._check(data, context, "validation_data", finite=True)
+        self._ensure_built_for(first[0])
+        self.transform.initialize_from_data(
+            ops.convert_to_tensor(first[0], self.compute_dtype),
+            None if first[1] is None else ops.convert_to_tensor(first[1], self.compute_dtype),
+        )
+        if not self.compiled:
+            self.compile(optimizer="adam")
+        callbacks = list(callbacks or [])
+        if not any(isinstance(c, StopOnNonFiniteLoss) for c in callbacks):
+            callbacks.append(StopOnNonFiniteLoss())
+        return super().fit(x, batch_size=batch_size, epochs=epochs, callbacks=callbacks,
+                           validation_data=validation_data, **kwargs)
+
+    def _validated_first_batch(self, x, batch_size):
+        """Check the training data once at the Python boundary; return a first batch
+        (x, context) for data-dependent initialization."""
+        if _is_dataset(x):
+            batch = next(iter(x))
+            if isinstance(batch, tuple):
+                batch = batch[0]
+            data, context = _split_inputs(batch)
+            validation.check_dtype(data, "training data")
+            self._check(data, context, "training data (first batch)", finite=True)
+        else:
+            data, context = _split_inputs(x)
+            data, context = self._check(data, context, "training data", finite=True)
+        n = min(len(data), max(batch_size or 256, 256))
+        return np.asarray(data[:n]), None if context is None else np.asarray(context[:n])
+
+    # ----- serialization --------------------------------------------------------------
+    def get_config(self):
+        return {
+            "name": self.name,
+            "bijector": keras.saving.serialize_keras_object(self.transform),
+            "base": keras.saving.serialize_keras_object(self.base),
+            "event_shape": None if self.event_shape is None else list(self.event_shape),
+            "context_features": self.context_features,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["bijector"] = keras.saving.deserialize_keras_object(config["bijector"])
+        config["base"] = keras.saving.deserialize_keras_object(config["base"])
+        return cls(**config)
+
+    # ----- TFP views ------------------------------------------------------------------
+    @property
+    def bijector(self):
+        """The flow's map data -> latent as a `tfp.bijectors.Bijector`."""
+        return self.transform.bijector
+
+    @property
+    def distribution(self):
+        """The flow as a `tfd.TransformedDistribution` (base pushed through the inverse)."""
+        from tfflows.tfp_interop import flow_distribution
+
+        return flow_distribution(self)
+
+
+def _is_dataset(x):
+    return type(x).__name__ in ("DatasetV2", "DatasetV1Adapter") or hasattr(x, "element_spec")
