@@ -40,6 +40,10 @@ REGISTRY = {
     "Permute-explicit": (lambda dt: tff.Permute(permutation=[2, 0, 3, 1], dtype=dt), (D,), 0),
     "Reverse": (lambda dt: tff.Reverse(dtype=dt), (D,), 0),
     "LULinear": (lambda dt: tff.LULinear(dtype=dt), (D,), 0),
+    # --- autoregressive and splines (issue 3) -------------------------------------------
+    # --- Gaussianization and rotations (issue 4) ----------------------------------------
+    # --- TFP-wrapped bijectors (issue 5) ------------------------------------------------
+    # --- image layers (issue 6) ---------------------------------------------------------
 }
 
 NAMES = sorted(REGISTRY)

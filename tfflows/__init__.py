@@ -11,6 +11,11 @@ from tfflows.linear import LULinear, Permute, Reverse
 from tfflows.presets import NICE, RealNVP
 from tfflows import datasets
 
+# --- autoregressive and splines (issue 3) ---
+# --- Gaussianization (issue 4) ---
+# --- TFP interop and export (issue 5) ---
+# --- image layers (issue 6) ---
+
 __version__ = "0.1.0"
 
 __all__ = [

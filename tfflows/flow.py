@@ -210,6 +210,14 @@ class Flow(keras.Model):
         config["base"] = keras.saving.deserialize_keras_object(config["base"])
         return cls(**config)
 
+    # ----- export -----------------------------------------------------------------------
+    def export(self, path):
+        """Write a SavedModel for TF Serving (signatures: serving_default, log_prob,
+        encode, decode, sample). See `tfflows.export`."""
+        from tfflows.export import export_saved_model
+
+        return export_saved_model(self, path)
+
     # ----- TFP views ------------------------------------------------------------------
     @property
     def bijector(self):
