@@ -107,3 +107,15 @@ def breast_cancer(seed=0):
     x = load_breast_cancer().data
     x = np.log1p(x - x.min(axis=0))
     return split_standardize(x, seed=seed)
+
+
+def digits():
+    """scikit-learn's 8x8 handwritten digits as integer pixel levels 0..16, shaped
+    (1797, 8, 8, 1), with their labels. Shipped inside scikit-learn (no download).
+
+    Returns (images, labels); images are int64: dequantize before fitting a flow.
+    """
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    return data.images.astype("int64").reshape(-1, 8, 8, 1), data.target.astype("int64")
