@@ -221,7 +221,7 @@ def make_parser():
     fit.add_argument("--epochs", type=int, default=40)
     fit.add_argument("--batch-size", type=int, default=256)
     fit.add_argument("--learning-rate", type=float, default=2e-3)
-    fit.add_argument("--n", type=int, default=4000, help="rows to generate for an embedded 2-D dataset")
+    fit.add_argument("--n", type=int, default=8000, help="rows to generate for an embedded 2-D dataset")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--out", default="saved_models", help="output folder (default: saved_models)")
     fit.set_defaults(run=cmd_fit)
