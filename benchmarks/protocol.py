@@ -1,0 +1,422 @@
+"""The benchmark protocol of DESIGN.md, shared by every benchmark script.
+
+Data: `tfflows.datasets.digits_tabular(seed)` (64-D, dequantized + logit) and
+`tfflows.datasets.breast_cancer(seed)` (30-D, log1p), each split 60/20/20 and
+standardized with the training statistics.
+
+Training, the same for every model: Adam(learning_rate), `batch_size`, at most `epochs`
+epochs, early stopping on the validation NLL with `patience` and the best weights
+restored. Keras flows (tfflows) train with their own `model.fit`; TFP and PyTorch peers
+train in a compiled step (`tf.function` / eager torch) driven by `train_loop` below,
+which follows the same rules (shuffle every epoch, partial last batch kept).
+
+Result record (`Result`): test NLL in nats (mean over all test rows; non-finite rows are
+counted and the mean over the finite ones is kept too), train steps per second over
+steady-state epochs (the first epoch, which holds tracing/compilation, is excluded, and
+so is validation), wall seconds of the whole fit, and the sampling rate (samples/s of the
+second call of `sample(n)`, the first one warming up).
+
+Timings are only meaningful as ratios to a peer measured in the same run:
+`markdown_report` writes each one with its ratio to a named peer.
+"""
+
+import dataclasses
+import datetime
+import math
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+DATASETS = ("digits", "breast_cancer")
+
+
+# ----- configuration -----------------------------------------------------------------
+@dataclasses.dataclass
+class Config:
+    """One budget for every model of a run."""
+
+    epochs: int = 60
+    patience: int = 10
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    num_layers: int = 5
+    hidden_units: tuple = (128, 128)
+    seed: int = 0
+    sample_count: int = 2000
+    jit_compile: object = "auto"  # passed to tfflows' model.compile; "auto" is Keras' default
+    tfp_jit_compile: bool = False  # the TFP peers' tf.function(jit_compile=...)
+
+    def describe(self):
+        return (f"Adam(lr={self.learning_rate}), batch {self.batch_size}, at most {self.epochs} epochs, "
+                f"early stopping on validation NLL with patience {self.patience} (best weights restored), "
+                f"{self.num_layers} flow layers, conditioner hidden units {tuple(self.hidden_units)} (ReLU), "
+                f"seed {self.seed}; sampling rate from {self.sample_count} samples; "
+                f"tfflows compile(jit_compile={self.jit_compile!r}), TFP peers tf.function(jit_compile={self.tfp_jit_compile})")
+
+
+# ----- data ----------------------------------------------------------------------------
+def load(name, seed=0):
+    """(train, validation, test) float32 arrays of a protocol dataset."""
+    from tfflows import datasets
+
+    if name == "digits":
+        return datasets.digits_tabular(seed)
+    if name == "breast_cancer":
+        return datasets.breast_cancer(seed)
+    raise ValueError(f"Unknown dataset {name!r}; choose from {DATASETS}.")
+
+
+# ----- result record ---------------------------------------------------------------------
+@dataclasses.dataclass
+class Result:
+    model: str
+    library: str
+    dataset: str
+    test_nll: float = math.nan  # mean over all test rows, nats
+    test_nll_finite: float = math.nan  # mean over the finite rows only
+    nonfinite_test: int = 0
+    n_test: int = 0
+    steps_per_s: float = math.nan  # steady state: epochs after the first, training only
+    wall_s: float = math.nan  # the whole fit, tracing and validation included
+    samples_per_s: float = math.nan
+    nonfinite_samples: int = 0
+    epochs: int = 0  # epochs run
+    best_epoch: int = 0  # 1-based epoch whose weights were kept
+    steps: int = 0
+    params: int = 0
+    note: str = ""
+    failed: str = ""  # why a model produced no result
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+class TrainLog:
+    """What a training driver reports: epochs, steady-state timing, failure notes."""
+
+    def __init__(self):
+        self.epoch_train_seconds = []  # training part of each epoch (no validation)
+        self.epoch_steps = []
+        self.best_epoch = 0
+        self.wall_s = math.nan
+        self.note = ""
+
+    def steady_steps_per_s(self):
+        seconds, steps = self.epoch_train_seconds[1:], self.epoch_steps[1:]
+        if not seconds:  # a single epoch: tracing included, say so
+            seconds, steps = self.epoch_train_seconds, self.epoch_steps
+            if seconds:
+                self.note = (self.note + "; " if self.note else "") + "steps/s includes tracing (1 epoch)"
+        total = sum(seconds)
+        return sum(steps) / total if total > 0 else math.nan
+
+
+def nll_summary(log_prob):
+    """(mean NLL over all rows, mean over finite rows, number of non-finite rows)."""
+    log_prob = np.asarray(log_prob, dtype="float64").reshape(-1)
+    finite = np.isfinite(log_prob)
+    mean_all = float(-log_prob.mean()) if finite.all() else math.nan
+    mean_finite = float(-log_prob[finite].mean()) if finite.any() else math.nan
+    return mean_all, mean_finite, int((~finite).sum())
+
+
+def sampling_rate(sample_fn, n):
+    """samples/s of the second call of sample_fn(n) (the first warms up), and the number
+    of samples with a non-finite entry."""
+    sample_fn(min(n, 16))
+    start = time.perf_counter()
+    samples = np.asarray(sample_fn(n))
+    seconds = time.perf_counter() - start
+    bad = int((~np.isfinite(samples.reshape(len(samples), -1)).all(axis=1)).sum())
+    return n / seconds, bad
+
+
+def _steps_per_epoch(n, batch_size):
+    return int(math.ceil(n / batch_size))
+
+
+# ----- driver for Keras flows (tfflows) ----------------------------------------------------
+def _epoch_timer():
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        """Times the training part of each epoch: from epoch start to validation start."""
+
+        def __init__(self):
+            super().__init__()
+            self.seconds = []
+            self._start = None
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_test_begin(self, logs=None):
+            if self._start is not None:
+                self.seconds.append(time.perf_counter() - self._start)
+                self._start = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            if self._start is not None:  # no validation this epoch
+                self.seconds.append(time.perf_counter() - self._start)
+                self._start = None
+
+    return EpochTimer()
+
+
+def train_keras_flow(model, train, val, config):
+    """Train a tfflows `Flow` with its own `fit` under the protocol; returns a TrainLog."""
+    import keras
+
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=config.jit_compile)
+    timer = _epoch_timer()
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
+    start = time.perf_counter()
+    history = model.fit(train, validation_data=val, batch_size=config.batch_size, epochs=config.epochs,
+                        callbacks=[stop, timer], verbose=0)
+    log = TrainLog()
+    log.wall_s = time.perf_counter() - start
+    log.epoch_train_seconds = timer.seconds
+    log.epoch_steps = [_steps_per_epoch(len(train), config.batch_size)] * len(timer.seconds)
+    val_loss = history.history.get("val_loss", [])
+    finite = [v if math.isfinite(v) else math.inf for v in val_loss]
+    log.best_epoch = int(np.argmin(finite)) + 1 if finite else 0
+    if "nonfinite_loss" in history.history:
+        log.note = f"training loss became non-finite at epoch {len(val_loss)}; stopped"
+    return log
+
+
+# ----- driver for custom training steps (TFP, PyTorch) -------------------------------------
+def train_loop(step, val_nll, get_state, set_state, train, val, config):
+    """Generic protocol loop: `step(batch) -> loss (float)`, `val_nll(array) -> float`,
+    `get_state()` / `set_state(state)` snapshot and restore the weights.
+
+    Shuffles every epoch (seeded), keeps the partial last batch, stops at the first
+    non-finite training loss (restoring the best weights) and early-stops on the
+    validation NLL with `config.patience`."""
+    rng = np.random.default_rng(config.seed)
+    log = TrainLog()
+    best, best_state, wait = math.inf, get_state(), 0
+    start = time.perf_counter()
+    for epoch in range(config.epochs):
+        order = rng.permutation(len(train))
+        t0 = time.perf_counter()
+        steps, bad = 0, None
+        for i in range(0, len(train), config.batch_size):
+            loss = step(train[order[i:i + config.batch_size]])
+            steps += 1
+            if not math.isfinite(loss):
+                bad = (epoch + 1, steps - 1, loss)
+                break
+        log.epoch_train_seconds.append(time.perf_counter() - t0)
+        log.epoch_steps.append(steps)
+        if bad is not None:
+            log.note = f"training loss {bad[2]} at epoch {bad[0]}, step {bad[1]}; stopped, best weights restored"
+            break
+        current = val_nll(val)
+        if math.isfinite(current) and current < best:
+            best, best_state, wait, log.best_epoch = current, get_state(), 0, epoch + 1
+        else:
+            wait += 1
+            if wait >= config.patience:
+                break
+    set_state(best_state)
+    log.wall_s = time.perf_counter() - start
+    return log
+
+
+# ----- one benchmark -------------------------------------------------------------------------
+class Candidate:
+    """A model under test, library-agnostic. Subclasses (or instances built by the
+    peers' modules) provide `fit(train, val, config) -> TrainLog`, `log_prob(x) -> array`,
+    `sample(n) -> array` and `count_params() -> int`."""
+
+    name = "?"
+    library = "?"
+
+    def fit(self, train, val, config):
+        raise NotImplementedError
+
+    def log_prob(self, x):
+        raise NotImplementedError
+
+    def sample(self, n):
+        raise NotImplementedError
+
+    def count_params(self):
+        return 0
+
+
+class KerasFlowCandidate(Candidate):
+    """A tfflows `Flow` (any preset), built lazily by `build(features)`."""
+
+    library = "tfflows"
+
+    def __init__(self, name, build):
+        self.name = name
+        self._build = build
+        self.model = None
+
+    def fit(self, train, val, config):
+        import keras
+
+        keras.utils.set_random_seed(config.seed)
+        self.model = self._build(train.shape[-1])
+        return train_keras_flow(self.model, train, val, config)
+
+    def log_prob(self, x):
+        return np.asarray(self.model.log_prob(x))
+
+    def sample(self, n):
+        return np.asarray(self.model.sample(n, seed=0))
+
+    def count_params(self):
+        return int(self.model.count_params())
+
+
+def evaluate(candidate, dataset, config, data=None):
+    """Train `candidate` on `dataset` under the protocol and return its `Result`. Any
+    exception is recorded in `Result.failed` rather than raised."""
+    result = Result(model=candidate.name, library=candidate.library, dataset=dataset)
+    try:
+        train, val, test = data if data is not None else load(dataset, config.seed)
+        result.n_test = len(test)
+        log = candidate.fit(train, val, config)
+        result.wall_s = log.wall_s
+        result.steps_per_s = log.steady_steps_per_s()
+        result.epochs = len(log.epoch_steps)
+        result.steps = int(sum(log.epoch_steps))
+        result.best_epoch = log.best_epoch
+        result.note = log.note
+        result.test_nll, result.test_nll_finite, result.nonfinite_test = nll_summary(candidate.log_prob(test))
+        result.params = candidate.count_params()
+        try:
+            result.samples_per_s, result.nonfinite_samples = sampling_rate(candidate.sample, config.sample_count)
+        except Exception as exc:  # noqa: BLE001 - a sampling failure is a result too
+            result.note = (result.note + "; " if result.note else "") + f"sampling failed: {type(exc).__name__}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a training failure is a result too
+        result.failed = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+    return result
+
+
+# ----- report ----------------------------------------------------------------------------------
+def _version(module):
+    try:
+        mod = __import__(module)
+        return getattr(mod, "__version__", "?")
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def machine_header():
+    """Lines describing the machine and library versions."""
+    cores = os.cpu_count()
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = cores
+    cpu = platform.processor() or "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    versions = []
+    for module in ("tfflows", "tensorflow", "keras", "tensorflow_probability", "numpy", "sklearn", "torch", "zuko"):
+        v = _version(module)
+        if v is not None:
+            versions.append(f"{module} {v}")
+    return [
+        f"- Machine: {cores} cores ({usable} usable), {cpu}; load average at start {load}; "
+        f"Python {platform.python_version()} on {platform.system()}",
+        f"- Libraries: {', '.join(versions)}",
+    ]
+
+
+def _fmt(value, digits=2):
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 100:
+        return f"{value:.0f}"
+    return f"{value:.{digits}f}"
+
+
+def _ratio(value, reference):
+    if not (isinstance(value, float) and isinstance(reference, float)) or not math.isfinite(value) \
+            or not math.isfinite(reference) or reference == 0:
+        return ""
+    return f" ({value / reference:.2f}×)"
+
+
+def markdown_table(results, peer):
+    """One Markdown table per dataset; every timing also as a ratio to the row named
+    `peer` (e.g. "TFP MAF") of the same dataset."""
+    lines = []
+    for dataset in dict.fromkeys(r.dataset for r in results):
+        rows = [r for r in results if r.dataset == dataset]
+        ref = next((r for r in rows if r.model == peer and not r.failed), None)
+        ref_label = peer if ref is not None else f"{peer} (absent, no ratios)"
+        lines += [
+            f"### {dataset} (ratios to {ref_label})",
+            "",
+            "| model | library | params | test NLL (nats) | non-finite test rows | epochs (best) "
+            "| train steps/s (× peer) | wall s (× peer) | samples/s (× peer) | note |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for r in rows:
+            if r.failed:
+                lines.append(f"| {r.model} | {r.library} | — | failed | — | — | — | — | — | {r.failed} |")
+                continue
+            nll = _fmt(r.test_nll)
+            if r.nonfinite_test:
+                nll = f"inf/nan (finite rows: {_fmt(r.test_nll_finite)})"
+            steps = _fmt(r.steps_per_s) + (_ratio(r.steps_per_s, ref.steps_per_s) if ref else "")
+            wall = _fmt(r.wall_s, 1) + (_ratio(r.wall_s, ref.wall_s) if ref else "")
+            samples = _fmt(r.samples_per_s) + (_ratio(r.samples_per_s, ref.samples_per_s) if ref else "")
+            note = r.note
+            if r.nonfinite_samples:
+                note = (note + "; " if note else "") + f"{r.nonfinite_samples} non-finite samples"
+            lines.append(f"| {r.model} | {r.library} | {r.params:,} | {nll} | {r.nonfinite_test}/{r.n_test} "
+                         f"| {r.epochs} ({r.best_epoch}) | {steps} | {wall} | {samples} | {note} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def markdown_report(results, config, peer, command=None, title="tfflows benchmark run"):
+    """The full Markdown page of one run: header (date, command, machine, versions,
+    protocol) and the tables."""
+    now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    header = [f"# {title} ({now})", ""]
+    if command:
+        header += [f"Command: `{command}`", ""]
+    header += machine_header()
+    header += [
+        f"- Protocol: {config.describe()}.",
+        "- Data: digits = scikit-learn `load_digits`, uniform dequantization + logit (64-D); breast_cancer = "
+        "`load_breast_cancer`, log1p of shifted features (30-D); 60/20/20 split standardized with train statistics.",
+        "- Test NLL: mean negative log-likelihood over the test rows in nats (lower is better). "
+        "Steps/s: training steps per second over the epochs after the first (tracing excluded, validation excluded). "
+        "Wall s: the whole fit, tracing and validation included. Samples/s: second call of `sample(n)`.",
+        f"- Timings are shown with their ratio to **{peer}** measured in the same run. The machine is shared with "
+        "other jobs, so absolute timings are not comparable across runs; only the ratios within this run mean anything.",
+        "",
+    ]
+    return "\n".join(header) + markdown_table(results, peer)
+
+
+def print_result(result, stream=sys.stdout):
+    if result.failed:
+        print(f"[{result.dataset}] {result.model} ({result.library}): FAILED {result.failed}", file=stream, flush=True)
+        return
+    print(f"[{result.dataset}] {result.model} ({result.library}): test NLL {result.test_nll:.3f} "
+          f"(non-finite {result.nonfinite_test}), {result.steps_per_s:.1f} steps/s, wall {result.wall_s:.1f}s, "
+          f"{result.samples_per_s:.0f} samples/s, epochs {result.epochs} (best {result.best_epoch}) {result.note}",
+          file=stream, flush=True)
