@@ -41,9 +41,48 @@ REGISTRY = {
     "Reverse": (lambda dt: tff.Reverse(dtype=dt), (D,), 0),
     "LULinear": (lambda dt: tff.LULinear(dtype=dt), (D,), 0),
     # --- autoregressive and splines (issue 3) -------------------------------------------
+    "MaskedAutoregressive": (lambda dt: tff.MaskedAutoregressive(dtype=dt), (D,), 0),
+    "MaskedAutoregressive-reversed": (lambda dt: tff.MaskedAutoregressive(order="reversed", hidden_units=(16,), dtype=dt), (D,), 0),
+    "MaskedAutoregressive-random-order": (lambda dt: tff.MaskedAutoregressive(order="random", seed=5, dtype=dt), (D,), 0),
+    "MaskedAutoregressive-explicit-order": (lambda dt: tff.MaskedAutoregressive(order=[2, 0, 3, 1], hidden_units=(), dtype=dt), (D,), 0),
+    "MaskedAutoregressive-context": (lambda dt: tff.MaskedAutoregressive(context_features=CTX, activation="tanh", dtype=dt), (D,), CTX),
+    "InverseAutoregressive": (lambda dt: tff.InverseAutoregressive(dtype=dt), (D,), 0),
+    "InverseAutoregressive-random-order": (lambda dt: tff.InverseAutoregressive(order="random", seed=2, dtype=dt), (D,), 0),
+    "InverseAutoregressive-context": (lambda dt: tff.InverseAutoregressive(order="reversed", context_features=CTX, dtype=dt), (D,), CTX),
+    "SplineCoupling": (lambda dt: tff.SplineCoupling(bins=5, dtype=dt), (D,), 0),
+    "SplineCoupling-alternate": (lambda dt: tff.SplineCoupling(mask="alternate", bound=2.0, dtype=dt), (D,), 0),
+    "SplineCoupling-context": (lambda dt: tff.SplineCoupling(context_features=CTX, dtype=dt), (D,), CTX),
+    "SplineAutoregressive": (lambda dt: tff.SplineAutoregressive(bins=6, dtype=dt), (D,), 0),
+    "SplineAutoregressive-random-order": (lambda dt: tff.SplineAutoregressive(order="random", seed=7, dtype=dt), (D,), 0),
+    "SplineAutoregressive-context": (lambda dt: tff.SplineAutoregressive(context_features=CTX, dtype=dt), (D,), CTX),
     # --- Gaussianization and rotations (issue 4) ----------------------------------------
     # --- TFP-wrapped bijectors (issue 5) ------------------------------------------------
     # --- image layers (issue 6) ---------------------------------------------------------
+    # A lone Squeeze changes the shape, which test_round_trip's y-vs-x comparison cannot
+    # take, so it is tested between a 1x1 convolution and its own inverse.
+    "Squeeze": (lambda dt: tff.Chain([tff.Squeeze(dtype=dt), tff.Invertible1x1Conv(dtype=dt),
+                                      tff.Invert(tff.Squeeze(dtype=dt), dtype=dt)], dtype=dt), (4, 4, 2), 0),
+    "ConvAffineCoupling-checkerboard": (lambda dt: tff.ConvAffineCoupling(hidden_channels=8, num_blocks=1, dtype=dt), (4, 4, 2), 0),
+    "ConvAffineCoupling-channel-flip": (lambda dt: tff.ConvAffineCoupling(mask="channel", flip=True, hidden_channels=8, num_blocks=1, dtype=dt), (4, 4, 2), 0),
+    "ConvAffineCoupling-checkerboard-context": (lambda dt: tff.ConvAffineCoupling(context_features=CTX, hidden_channels=8, num_blocks=1, dtype=dt), (4, 4, 2), CTX),
+    "ConvAdditiveCoupling-checkerboard-flip": (lambda dt: tff.ConvAdditiveCoupling(flip=True, hidden_channels=8, num_blocks=1, dtype=dt), (4, 4, 2), 0),
+    "ConvAdditiveCoupling-channel": (lambda dt: tff.ConvAdditiveCoupling(mask="channel", hidden_channels=8, num_blocks=1, dtype=dt), (4, 4, 2), 0),
+    "Invertible1x1Conv": (lambda dt: tff.Invertible1x1Conv(dtype=dt), (4, 4, 2), 0),
+    "MaskedConv": (lambda dt: tff.MaskedConv(dtype=dt), (4, 4, 2), 0),
+    "MaskedConv-reverse-k5": (lambda dt: tff.MaskedConv(kernel_size=5, reverse=True, dtype=dt), (4, 4, 2), 0),
+    "MultiScale": (lambda dt: tff.MultiScale(tff.Chain([tff.ConvAffineCoupling(mask="channel", hidden_channels=8, num_blocks=1, dtype=dt),
+                                                        tff.Invertible1x1Conv(dtype=dt)], dtype=dt),
+                                             inner=tff.ConvAffineCoupling(hidden_channels=8, num_blocks=1, dtype=dt), dtype=dt), (4, 4, 2), 0),
+    "MultiScale-no-inner": (lambda dt: tff.MultiScale(tff.MaskedConv(dtype=dt), dtype=dt), (4, 4, 2), 0),
+    "Dequantize": (lambda dt: tff.Dequantize(17, dtype=dt), (4, 4, 2), 0),
+    # Logit's domain is (0, 1) and registry inputs are N(0, 1): test it through its inverse
+    # (both directions and both log-dets are still checked against autodiff).
+    "Logit": (lambda dt: tff.Invert(tff.Logit(0.05, dtype=dt), dtype=dt), (4, 4, 2), 0),
+    "ActNorm-image": (lambda dt: tff.ActNorm(dtype=dt), (4, 4, 2), 0),
+    "RealNVP-image-transform": (lambda dt: tff.realnvp_image_transform((4, 4, 2), steps_per_scale=1, num_levels=None,
+                                                                           hidden_channels=8, num_blocks=1, dtype=dt), (4, 4, 2), 0),
+    "Glow-transform": (lambda dt: tff.glow_transform((4, 4, 2), steps_per_scale=1, num_levels=None, hidden_channels=8,
+                                                             num_blocks=1, dtype=dt), (4, 4, 2), 0),
 }
 
 NAMES = sorted(REGISTRY)

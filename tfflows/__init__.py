@@ -12,9 +12,19 @@ from tfflows.presets import NICE, RealNVP
 from tfflows import datasets
 
 # --- autoregressive and splines (issue 3) ---
+from tfflows.made import MADE
+from tfflows.autoregressive import InverseAutoregressive, MaskedAutoregressive
+from tfflows.splines import SplineAutoregressive, SplineCoupling
+from tfflows.autoregressive_presets import IAF, MAF, NSF
+from tfflows.distillation import Distiller
 # --- Gaussianization (issue 4) ---
 # --- TFP interop and export (issue 5) ---
 # --- image layers (issue 6) ---
+from tfflows.image import (ConvAdditiveCoupling, ConvAffineCoupling, ImageCoupling, Invertible1x1Conv,
+                           MaskedConv, MultiScale, Squeeze)
+from tfflows.conv_conditioners import ConvResNet
+from tfflows.preprocessing import Dequantize, Logit, dequantize, quantize
+from tfflows.image_presets import Glow, ImageRealNVP, glow_transform, realnvp_image_transform
 
 __version__ = "0.1.0"
 
