@@ -19,6 +19,9 @@ from tfflows.autoregressive_presets import IAF, MAF, NSF
 from tfflows.distillation import Distiller
 # --- Gaussianization (issue 4) ---
 # --- TFP interop and export (issue 5) ---
+from tfflows.tfp_interop import TFPBijector, TFPDistribution
+from tfflows.export import export_saved_model
+from tfflows.saving import ModelFileError, load_model, load_saved_model
 # --- image layers (issue 6) ---
 from tfflows.image import (ConvAdditiveCoupling, ConvAffineCoupling, ImageCoupling, Invertible1x1Conv,
                            MaskedConv, MultiScale, Squeeze)
