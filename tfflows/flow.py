@@ -5,6 +5,7 @@ The bijector maps data x to latent z ("normalizing direction"):
 `call(x)` returns log p(x) per row; `fit(x)` minimizes its negative mean (no targets).
 """
 
+import contextlib
 import math
 
 import keras
@@ -94,7 +95,7 @@ class Flow(keras.Model):
             nll = -ops.mean(y_pred)
         if self.losses:
             nll = nll + ops.sum(self.losses)
-        return nll
+        return _scale_for_replicas(nll)
 
     def _check(self, x, context, what="x", finite=False):
         x = validation.check_array(x, self.event_shape, what, finite=finite)
@@ -164,18 +165,23 @@ class Flow(keras.Model):
         if validation_data is not None and not _is_dataset(validation_data):
             data, context = _split_inputs(validation_data)
             self._check(data, context, "validation_data", finite=True)
-        self._ensure_built_for(first[0])
-        self.transform.initialize_from_data(
-            ops.convert_to_tensor(first[0], self.compute_dtype),
-            None if first[1] is None else ops.convert_to_tensor(first[1], self.compute_dtype),
-        )
-        if not self.compiled:
-            self.compile(optimizer="adam")
+        with self._strategy_scope():  # variables made here must be mirrored under tf.distribute
+            self._ensure_built_for(first[0])
+            self.transform.initialize_from_data(
+                ops.convert_to_tensor(first[0], self.compute_dtype),
+                None if first[1] is None else ops.convert_to_tensor(first[1], self.compute_dtype),
+            )
+            if not self.compiled:
+                self.compile(optimizer="adam")
         callbacks = list(callbacks or [])
         if not any(isinstance(c, StopOnNonFiniteLoss) for c in callbacks):
             callbacks.append(StopOnNonFiniteLoss())
         return super().fit(x, batch_size=batch_size, epochs=epochs, callbacks=callbacks,
                            validation_data=validation_data, **kwargs)
+
+    def _strategy_scope(self):
+        strategy = getattr(self, "distribute_strategy", None)  # TensorFlow backend only
+        return strategy.scope() if strategy is not None else contextlib.nullcontext()
 
     def _validated_first_batch(self, x, batch_size):
         """Check the training data once at the Python boundary; return a first batch
@@ -230,6 +236,17 @@ class Flow(keras.Model):
         from tfflows.tfp_interop import flow_distribution
 
         return flow_distribution(self)
+
+
+def _scale_for_replicas(loss):
+    """Under tf.distribute each replica's loss is divided by the replica count, so that the
+    summed gradients are those of the global mean (as Keras does for compiled losses)."""
+    if keras.backend.backend() != "tensorflow":
+        return loss
+    import tensorflow as tf
+
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return loss if replicas == 1 else loss / replicas
 
 
 def _is_dataset(x):
