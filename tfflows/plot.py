@@ -70,3 +70,93 @@ def training_curves(history, path=None):
     ax.set_ylabel("negative log-likelihood (nats)")
     ax.legend()
     return _save(fig, path)
+
+
+def _generative_layers(flow):
+    """The flow's layers in the generative (latent -> data) order, as (layer, name) pairs."""
+    layers = getattr(flow.transform, "layers", [flow.transform])
+    return list(reversed(layers))
+
+
+def layer_warps(flow, path=None, prior_range=3.0, resolution=120, grid_lines=11, max_panels=9):
+    """The prior pushed through the generative direction of a 2-D flow, layer by layer.
+
+    Panel k shows the exact density of h_k = g_k(...g_1(z)) (g are the layer inverses, in
+    generative order): log p(h_k) = log p_Z(z) - sum of the inverse log-dets, computed by
+    mapping grid points back to z with the forward maps. Over it, a square grid of
+    latent lines is drawn as warped by the same k layers. Panel 0 is the prior itself.
+    """
+    layers = _generative_layers(flow)
+    steps = sorted(set(np.linspace(0, len(layers), min(max_panels, len(layers) + 1)).round().astype(int)))
+    fig, axes = plt.subplots(1, len(steps), figsize=(3.2 * len(steps), 3.3), squeeze=False)
+    lines = np.linspace(-prior_range, prior_range, grid_lines)
+    dense = np.linspace(-prior_range, prior_range, 100)
+    latent_lines = [np.stack([np.full_like(dense, c), dense], 1) for c in lines]
+    latent_lines += [np.stack([dense, np.full_like(dense, c)], 1) for c in lines]
+    for ax, k in zip(axes[0], steps):
+        warped = [_push(line.astype("float32"), layers[:k]) for line in latent_lines]
+        pts = np.concatenate(warped)
+        pts = pts[np.all(np.isfinite(pts), axis=1)]
+        lo, hi = np.percentile(pts, 1, axis=0), np.percentile(pts, 99, axis=0)
+        pad = 0.15 * (hi - lo) + 1e-3
+        bounds = ((lo[0] - pad[0], hi[0] + pad[0]), (lo[1] - pad[1], hi[1] + pad[1]))
+        xs, ys, log_p = _partial_log_prob(flow, layers[:k], bounds, resolution)
+        density = np.exp(log_p)
+        ax.pcolormesh(xs, ys, density, shading="auto", cmap="magma", vmax=np.percentile(density, 99.5))
+        for line in warped:
+            ax.plot(line[:, 0], line[:, 1], color="white", lw=0.4, alpha=0.6)
+        ax.set_xlim(bounds[0])
+        ax.set_ylim(bounds[1])
+        ax.set_title("prior" if k == 0 else f"after {k} layer{'s' if k > 1 else ''}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return _save(fig, path)
+
+
+def _push(z, generative_layers):
+    for layer in generative_layers:
+        z = ops.convert_to_numpy(layer.inverse(z))
+    return z
+
+
+def _partial_log_prob(flow, generative_layers, bounds, resolution):
+    (x0, x1), (y0, y1) = bounds
+    xs, ys = np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution)
+    xx, yy = np.meshgrid(xs, ys)
+    h = np.stack([xx.ravel(), yy.ravel()], axis=1).astype("float32")
+    total = np.zeros(len(h))
+    for layer in reversed(generative_layers):  # back to the latent with the forward maps
+        h, log_det = layer.forward_and_log_det(h)
+        total += ops.convert_to_numpy(log_det)
+    log_p = ops.convert_to_numpy(flow._base_log_prob(h)) + total
+    return xs, ys, log_p.reshape(resolution, resolution)
+
+
+def samples_grid(images, path=None, ncols=8, title=None):
+    """A grid of images shaped (N, H, W, C) (C = 1 or 3)."""
+    images = np.asarray(images)
+    n = len(images)
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * 1.1, nrows * 1.1), squeeze=False)
+    for i, ax in enumerate(axes.ravel()):
+        ax.axis("off")
+        if i < n:
+            image = images[i]
+            ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray_r")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def interpolation(flow, a, b, steps=8, path=None, postprocess=None):
+    """Encode two inputs, interpolate linearly in the latent space, decode; one strip.
+
+    `postprocess` maps decoded points back to what should be shown (e.g. pixel levels).
+    """
+    z = ops.convert_to_numpy(flow.encode(np.stack([a, b])))
+    weights = np.linspace(0.0, 1.0, steps).reshape((-1,) + (1,) * (z.ndim - 1))
+    path_z = (1 - weights) * z[0] + weights * z[1]
+    decoded = ops.convert_to_numpy(flow.decode(path_z.astype(z.dtype)))
+    if postprocess is not None:
+        decoded = postprocess(decoded)
+    return samples_grid(decoded, path=path, ncols=steps)
