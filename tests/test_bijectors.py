@@ -57,6 +57,14 @@ REGISTRY = {
     "SplineAutoregressive-context": (lambda dt: tff.SplineAutoregressive(context_features=CTX, dtype=dt), (D,), CTX),
     # --- Gaussianization and rotations (issue 4) ----------------------------------------
     # --- TFP-wrapped bijectors (issue 5) ------------------------------------------------
+    "TFPBijector-Shift-Scale": (lambda dt: tff.TFPBijector(tff.tfp_interop.tfb.Chain([
+        tff.tfp_interop.tfb.Shift(tff.tfp_interop.tf.Variable(np.zeros(D, dt))),
+        tff.tfp_interop.tfb.Scale(tff.tfp_interop.tfp.util.TransformedVariable(
+            np.ones(D, dt), tff.tfp_interop.tfb.Softplus()))]), dtype=dt), (D,), 0),
+    "TFPBijector-SinhArcsinh": (lambda dt: tff.TFPBijector(tff.tfp_interop.tfb.SinhArcsinh(
+        skewness=tff.tfp_interop.tf.Variable(np.full(D, 0.2, dt)),
+        tailweight=tff.tfp_interop.tfp.util.TransformedVariable(np.ones(D, dt), tff.tfp_interop.tfb.Softplus())),
+        dtype=dt), (D,), 0),
     # --- image layers (issue 6) ---------------------------------------------------------
     # A lone Squeeze changes the shape, which test_round_trip's y-vs-x comparison cannot
     # take, so it is tested between a 1x1 convolution and its own inverse.

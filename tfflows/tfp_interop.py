@@ -291,11 +291,15 @@ class TFPBijector(_TFPObjectMixin, Bijector):
 
     def _forward_and_log_det(self, x, context=None, training=False):
         b = self._current()
-        return b.forward(x), b.forward_log_det_jacobian(x, event_ndims=self.event_ndims)
+        return b.forward(x), self._per_row(b.forward_log_det_jacobian(x, event_ndims=self.event_ndims), x)
 
     def _inverse_and_log_det(self, y, context=None, training=False):
         b = self._current()
-        return b.inverse(y), b.inverse_log_det_jacobian(y, event_ndims=self.event_ndims)
+        return b.inverse(y), self._per_row(b.inverse_log_det_jacobian(y, event_ndims=self.event_ndims), y)
+
+    def _per_row(self, log_det, x):
+        # Constant-Jacobian TFP bijectors (Shift, Scale) return one number, not one per row.
+        return tf.cast(log_det, x.dtype) + self._zeros_log_det(x)
 
     def compute_output_shape(self, input_shape):
         shape = tuple(input_shape)
