@@ -164,6 +164,8 @@ def cmd_fit(args):
     if data.shape[1] == 2:
         pictures.append(os.path.join(args.out, f"{name}_{args.model}_density.png"))
         plot.density_2d(model, data, pictures[-1], title=f"{type(model).__name__} on {name}")
+        pictures.append(os.path.join(args.out, f"{name}_{args.model}_layers.png"))
+        plot.layer_warps(model, pictures[-1])
     print(f"Validation NLL {metrics['val_nll']:.3f} nats after {metrics['epochs']} epochs ({seconds:.1f} s).")
     print(f"Wrote {model_path}, {export_path}/, the metrics JSON and {', '.join(pictures)}.")
     return 0

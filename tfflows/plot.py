@@ -56,6 +56,7 @@ def density_2d(flow, data, path=None, n_samples=2000, seed=0, title=None):
         ax.set_aspect("equal")
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
     return _save(fig, path)
 
 

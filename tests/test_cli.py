@@ -1,0 +1,95 @@
+"""The command line, run as a user would (subprocesses), and its one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tfflows.cli import main
+
+
+def run_cli(*args, cwd=None):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, "-m", "tfflows.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    result = run_cli("fit", "eight_gaussians", "--epochs", "2", "--n", "1000", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, result
+
+
+def test_fit_writes_model_savedmodel_metrics_and_pictures(fitted):
+    out, result = fitted
+    names = set(os.listdir(out))
+    for name in ("eight_gaussians_realnvp.keras", "eight_gaussians_realnvp_savedmodel",
+                 "eight_gaussians_realnvp_metrics.json", "eight_gaussians_realnvp_density.png",
+                 "eight_gaussians_realnvp_layers.png", "eight_gaussians_realnvp_training.png"):
+        assert name in names
+        path = os.path.join(out, name)
+        assert os.path.isdir(path) or os.path.getsize(path) > 100
+    metrics = json.loads((out / "eight_gaussians_realnvp_metrics.json").read_text())
+    assert metrics["epochs"] == 2 and np.isfinite(metrics["val_nll"])
+    assert "Epoch 2/2" in result.stdout
+
+
+def test_sample_and_score(fitted, tmp_path):
+    out, _ = fitted
+    model = str(out / "eight_gaussians_realnvp.keras")
+    samples = tmp_path / "samples.csv"
+    result = run_cli("sample", model, "-n", "7", "--seed", "1", "--out", str(samples))
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = np.loadtxt(samples, delimiter=",")
+    assert rows.shape == (7, 2)
+    result = run_cli("score", model, str(samples))
+    assert result.returncode == 0, result.stderr[-2000:]
+    scores = np.array(result.stdout.split(), dtype=float)
+    assert scores.shape == (7,) and np.all(np.isfinite(scores))
+
+
+def test_bad_input_is_one_line_not_a_traceback(tmp_path):
+    result = run_cli("fit", str(tmp_path / "missing.csv"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "neither an embedded dataset" in result.stderr
+
+
+@pytest.mark.parametrize("content, message", [
+    ("a,b\n1,2\n3,x\n", "non-numeric value 'x'"),
+    ("a,b\n1,2\n3,4,5\n", "3 columns, expected 2"),
+    ("", "is empty"),
+])
+def test_bad_csv_files(tmp_path, capsys, content, message):
+    path = tmp_path / "data.csv"
+    path.write_text(content)
+    assert main(["fit", str(path), "--epochs", "1"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_model_names_and_files(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--model", "nonsense"])
+    assert "invalid choice" in capsys.readouterr().err
+    assert main(["sample", str(tmp_path / "none.keras")]) == 2
+    assert "No model at" in capsys.readouterr().err
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"not a zip file")
+    assert main(["sample", str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert "Could not load" in err or "not a valid" in err.lower() or "corrupt" in err.lower()
+    ints = tmp_path / "ints.npy"
+    np.save(ints, np.ones((10, 2), dtype="int64"))
+    assert main(["fit", str(ints)]) == 2
+    assert "Dequantize" in capsys.readouterr().err
+    nan = tmp_path / "nan.npy"
+    arr = np.zeros((10, 2), dtype="float32")
+    arr[3, 1] = np.nan
+    np.save(nan, arr)
+    assert main(["fit", str(nan)]) == 2
+    assert "first is row 3" in capsys.readouterr().err
