@@ -1,0 +1,189 @@
+"""MarginalGaussianization (spline and logistic), the log-space normal CDF helpers,
+Rotation and Householder: exactness, tails far outside the data, consistency of the
+log-det with the forward map."""
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+from scipy import special
+
+import tfflows as tff
+from tests.helpers import jacobian_log_det
+from tfflows.gaussianization import log_ndtr, ndtri_from_logs
+from tfflows.rotations import householder_vectors, random_orthogonal
+
+
+def _np(x):
+    return np.asarray(ops.convert_to_numpy(x))
+
+
+def _data(n=1500, seed=0):
+    """Three awkward marginals: heavy-tailed, bimodal, skewed."""
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.standard_t(3, n),
+                     np.where(rng.random(n) < 0.5, rng.normal(-3, 0.5, n), rng.normal(3, 1, n)),
+                     rng.exponential(1.0, n)], axis=1)
+
+
+def test_log_ndtr_and_its_inverse_match_scipy_everywhere():
+    y = np.array([-1e12, -1e4, -300, -40, -20.5, -20, -19.5, -8, -1, 0, 1, 8, 19.5, 20.5, 40])
+    expected = special.log_ndtr(y)
+    actual = _np(log_ndtr(ops.convert_to_tensor(y)))
+    np.testing.assert_allclose(actual[:-3], expected[:-3], rtol=1e-12)
+    np.testing.assert_allclose(actual[-3:], expected[-3:], atol=1e-300, rtol=1e-6)
+    back = _np(ndtri_from_logs(ops.convert_to_tensor(special.log_ndtr(y)), ops.convert_to_tensor(special.log_ndtr(-y))))
+    np.testing.assert_allclose(back, y, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["spline", "logistic"])
+def test_marginal_output_is_standard_normal(method):
+    x = _data().astype("float32")
+    layer = tff.MarginalGaussianization(method=method, bandwidth=0.3).fit_from_data(x)
+    y = _np(layer.forward(x))
+    assert np.all(np.isfinite(y))
+    np.testing.assert_allclose(y.mean(axis=0), 0.0, atol=0.05)
+    np.testing.assert_allclose(y.std(axis=0), 1.0, atol=0.2)
+    # Gaussianized marginals: skewness and excess kurtosis near 0
+    z = (y - y.mean(0)) / y.std(0)
+    assert np.all(np.abs((z**3).mean(0)) < 0.2) and np.all(np.abs((z**4).mean(0) - 3) < 0.5)
+
+
+@pytest.mark.parametrize("method", ["spline", "logistic"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_far_outside_the_data_is_finite_and_invertible(method, dtype):
+    x = _data(seed=1)
+    layer = tff.MarginalGaussianization(method=method, dtype=dtype).fit_from_data(x.astype(dtype))
+    std = x.std(axis=0)
+    far = np.stack([x.min(0) - 1e3 * std, x.max(0) + 1e3 * std, x.min(0) - 1e6 * std,
+                    x.max(0) + 1e6 * std, x.mean(0)]).astype(dtype)
+    y, log_det = layer.forward_and_log_det(far)
+    y, log_det = _np(y), _np(log_det)
+    assert np.all(np.isfinite(y)) and np.all(np.isfinite(log_det))
+    assert np.all(y[0] < -3) and np.all(y[1] > 3)
+    x_back, inverse_log_det = layer.inverse_and_log_det(y)
+    np.testing.assert_allclose(_np(x_back), far, rtol=1e-5 if dtype == "float32" else 1e-9)
+    np.testing.assert_allclose(_np(inverse_log_det), -log_det, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["spline", "logistic"])
+def test_log_det_is_the_derivative_of_the_forward_map_inside_and_in_the_tails(method):
+    x = _data(seed=2)
+    layer = tff.MarginalGaussianization(method=method, num_knots=12, num_components=6,
+                                        dtype="float64").fit_from_data(x)
+    points = np.concatenate([x[:20], x.min(0)[None] - [[0.5, 1.0, 2.0]], x.max(0)[None] + [[5.0, 20.0, 50.0]]])
+    expected = jacobian_log_det(layer.forward, points)
+    np.testing.assert_allclose(_np(layer.forward_log_det_jacobian(points)), expected, rtol=1e-7, atol=1e-9)
+
+
+def test_spline_density_integrates_to_one():
+    x = _data(seed=3)[:, 1:2]  # the bimodal column
+    layer = tff.MarginalGaussianization(num_knots=16, dtype="float64").fit_from_data(x)
+    grid = np.linspace(-40, 40, 400001)[:, None]
+    y, log_det = layer.forward_and_log_det(grid)
+    density = np.exp(-0.5 * _np(y)[:, 0] ** 2 - 0.5 * np.log(2 * np.pi) + _np(log_det))
+    assert abs(np.trapezoid(density, grid[:, 0]) - 1.0) < 1e-4
+
+
+def test_logistic_inverse_for_any_magnitude():
+    layer = tff.MarginalGaussianization(method="logistic", num_components=5, dtype="float32")
+    layer.fit_from_data(_data(seed=4).astype("float32"))
+    x = np.array([[-1e15, 1e-7, 3e10], [1e6, -1e6, -1e-3], [12.0, -7.0, 0.5]], dtype="float32")
+    back = _np(layer.inverse(layer.forward(x)))
+    # float32 rounding of y limits the absolute accuracy near 0 (the solver runs in float64)
+    np.testing.assert_allclose(back, x, rtol=1e-6, atol=1e-6)
+
+
+def test_shrinkage_moves_the_map_toward_standardization():
+    x = _data(seed=5)
+    plain = tff.MarginalGaussianization(dtype="float64").fit_from_data(x)
+    shrunk = tff.MarginalGaussianization(shrinkage=0.9, dtype="float64").fit_from_data(x)
+    affine = (x - x.mean(0)) / x.std(0)
+    assert np.abs(_np(shrunk.forward(x)) - affine).mean() < 0.3 * np.abs(_np(plain.forward(x)) - affine).mean()
+    with pytest.raises(ValueError, match="shrinkage"):
+        tff.MarginalGaussianization(shrinkage=1.0)
+
+
+def test_initialize_from_data_fits_once():
+    x = _data(seed=6).astype("float32")
+    layer = tff.MarginalGaussianization()
+    layer.initialize_from_data(x)
+    before = [w.copy() for w in layer.get_weights()]
+    layer.initialize_from_data(x[:100] * 5)
+    for a, b in zip(before, layer.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_weights_are_keras_weights_with_static_shapes():
+    layer = tff.MarginalGaussianization(num_knots=9)
+    layer.build((None, 4))
+    shapes = {w.path.split("/")[-1]: tuple(w.shape) for w in layer.weights}
+    assert shapes["x_gaps"] == (4, 8) and shapes["log_slopes"] == (4, 9)
+    assert not layer.trainable_weights  # fitted without gradients
+    trainable = tff.MarginalGaussianization(method="logistic", num_components=3)
+    trainable.build((None, 4))
+    assert len(trainable.trainable_weights) == 3
+
+
+@pytest.mark.parametrize("d", [1, 2, 7, 40])
+def test_householder_vectors_represent_any_rotation(d):
+    q = random_orthogonal(d, seed=d)
+    layer = tff.Householder(dtype="float64")
+    layer.build((None, d))
+    layer.set_matrix(q)
+    np.testing.assert_allclose(_np(layer.matrix()), q, atol=1e-12)
+    reflection = np.eye(d)
+    reflection[0, 0] = -1.0  # determinant -1 too
+    vectors = householder_vectors(reflection)
+    layer.vectors.assign(vectors)
+    np.testing.assert_allclose(_np(layer.matrix()), reflection, atol=1e-12)
+
+
+def test_householder_is_orthogonal_for_any_weights():
+    layer = tff.Householder(num_reflections=3, seed=0, dtype="float64")
+    layer.build((None, 6))
+    layer.vectors.assign(np.random.default_rng(0).normal(size=(3, 6)) * 1e-3)
+    m = _np(layer.matrix())
+    np.testing.assert_allclose(m @ m.T, np.eye(6), atol=1e-12)
+    assert len(layer.trainable_weights) == 1
+
+
+def test_rotation_kinds():
+    rng = np.random.default_rng(0)
+    sources = rng.uniform(-1, 1, size=(2000, 3))
+    mixing = random_orthogonal(3, seed=1)
+    x = (sources @ mixing).astype("float64")
+    pca = tff.Rotation(kind="pca", dtype="float64").fit_from_data(x * [1.0, 2.0, 3.0])
+    y = _np(pca.forward(x * [1.0, 2.0, 3.0]))
+    cov = np.cov(y.T)
+    np.testing.assert_allclose(cov - np.diag(np.diag(cov)), 0.0, atol=1e-8)
+    assert np.all(np.diff(np.diag(cov)) < 0)  # decreasing variance
+    ica = tff.Rotation(kind="ica", seed=0, dtype="float64").fit_from_data(x)
+    recovered = _np(ica.forward(x))
+    # each recovered component matches one source up to sign
+    corr = np.abs(np.corrcoef(recovered.T, sources.T)[:3, 3:])
+    assert np.all(corr.max(axis=1) > 0.98)
+    random = tff.Rotation(kind="random", seed=3, dtype="float64")
+    random.build((None, 3))
+    again = tff.Rotation(kind="random", seed=3, dtype="float64")
+    again.build((None, 3))
+    np.testing.assert_allclose(_np(random.matrix()), _np(again.matrix()))
+    for layer in (pca, ica, random):
+        assert not layer.trainable_weights
+        m = _np(layer.matrix())
+        np.testing.assert_allclose(m @ m.T, np.eye(3), atol=1e-10)
+        np.testing.assert_allclose(_np(layer.inverse(layer.forward(x))), x, atol=1e-10)
+
+
+def test_layers_survive_a_keras_save(tmp_path):
+    x = _data(seed=7).astype("float32")
+    layers = [tff.MarginalGaussianization(num_knots=10, name="m0"), tff.Rotation(kind="pca", name="r0"),
+              tff.MarginalGaussianization(method="logistic", num_components=4, name="m1"),
+              tff.Householder(seed=2, name="h1")]
+    flow = tff.Flow(tff.Chain(layers), event_shape=(3,))
+    flow.build((None, 3))
+    flow.transform.initialize_from_data(x)
+    path = str(tmp_path / "marginal.keras")
+    flow.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(_np(loaded.log_prob(x[:50])), _np(flow.log_prob(x[:50])), rtol=1e-5, atol=1e-5)
