@@ -54,7 +54,7 @@ def rational_quadratic_spline(x, params, bound=3.0, inverse=False):
     widths_raw, heights_raw, derivs_raw = params[..., :bins], params[..., bins:2 * bins], params[..., 2 * bins:]
     knots_x, widths = _knots(widths_raw, bound, MIN_BIN_WIDTH)
     knots_y, heights = _knots(heights_raw, bound, MIN_BIN_HEIGHT)
-    ones = ops.ones_like(derivs_raw[..., :1])
+    ones = ops.ones_like(widths_raw[..., :1])
     derivs = ops.concatenate([ones, MIN_DERIVATIVE + ops.softplus(derivs_raw + _DERIVATIVE_SHIFT), ones], axis=-1)
 
     inside = ops.logical_and(x >= -bound, x <= bound)
