@@ -344,7 +344,7 @@ class MarginalGaussianization(Bijector):
         # F(x) <= max_k sigmoid(z_k) and >= min_k sigmoid(z_k): the root lies between
         # min_k and max_k of mu_k + s_k * logit(target).
         ends = loc + ops.exp(log_s) * logit_t[..., None]
-        lo, hi = ops.min(ends, axis=-1), ops.max(ends, axis=-1)
+        lo, hi = ops.stop_gradient(ops.min(ends, axis=-1)), ops.stop_gradient(ops.max(ends, axis=-1))
         lower = log_cdf_t <= log_sf_t
 
         def residual(x):  # increasing in x, zero at the root, in the precise tail
@@ -357,12 +357,16 @@ class MarginalGaussianization(Bijector):
             hi = ops.where(above, mid, hi)
             lo = ops.where(above, lo, mid)
         x = 0.5 * (lo + hi)
-        for _ in range(2):
+        def newton(x):
             r, log_cdf, log_sf, log_pdf = residual(x)
             # d residual / dx = f / F (lower tail) or f / (1 - F) (upper tail)
-            slope = ops.exp(log_pdf - ops.where(lower, log_cdf, log_sf))
-            x = ops.clip(x - r / ops.maximum(slope, 1e-300), lo, hi)
-        return x
+            return x - r / ops.maximum(ops.exp(log_pdf - ops.where(lower, log_cdf, log_sf)), 1e-300)
+
+        for _ in range(2):
+            x = ops.clip(newton(x), lo, hi)
+        # A last, unclipped step from the converged root carries the exact derivative
+        # dx/dy = -(d residual/dy) / (d residual/dx) (implicit function theorem) to autodiff.
+        return newton(ops.stop_gradient(x))
 
     # ----- the bijector ----------------------------------------------------------------------
     def _flat(self, x):

@@ -135,7 +135,12 @@ class RBIG(Preset):
         return self
 
     def _set_layers(self, layers):
+        old = self.transform
         self.transform = Chain(layers, name="chain")
+        # Keras tracks every layer ever assigned; drop the replaced chain so that
+        # `save`/`load_model` see exactly one, as in a model built with these blocks.
+        if old in self._layers:
+            self._layers.remove(old)
         self.transform.build((None,) + self.event_shape)
         self._arguments["num_blocks"] = len(layers) // 2
         self.built = True

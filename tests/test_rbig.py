@@ -1,0 +1,112 @@
+"""RBIG (greedy) and GaussianizationFlow (greedy init + fit) as ordinary Flows."""
+
+import keras
+import numpy as np
+import pytest
+
+import tfflows as tff
+
+
+def _moons(n=1500, seed=0):
+    return tff.datasets.toy_2d("moons", n=n, seed=seed)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    x = _moons()
+    val = _moons(500, seed=1)
+    model = tff.RBIG(2).fit_greedy(x, validation_data=val, max_blocks=30, patience=4, verbose=0)
+    return model, x, val
+
+
+def test_greedy_fit_improves_and_keeps_the_best_depth(fitted):
+    model, x, val = fitted
+    history = model.greedy_history
+    assert model.num_blocks == int(np.argmin(history["val_nll"])) + 1
+    assert len(model.transform.layers) == 2 * model.num_blocks
+    assert min(history["val_nll"]) < history["val_nll"][0] - 0.1  # more than one block helps on moons
+    nll = -np.mean(np.asarray(model.log_prob(val)))
+    assert abs(nll - min(history["val_nll"])) < 1e-3  # the kept model is the validated one
+    assert nll < 2.3  # moons: a Gaussian fit gives about 2.9 nats, the true entropy is about 1.65
+
+
+def test_far_points_are_finite_and_round_trip(fitted):
+    model, x, _ = fitted
+    std = x.std(axis=0)
+    far = np.array([x.min(0) - 1e3 * std, x.max(0) + 1e3 * std, [x.min(0)[0] - 1e3 * std[0], x.max(0)[1] + 1e3 * std[1]],
+                    x.mean(0)], dtype="float32")
+    log_prob = np.asarray(model.log_prob(far))
+    assert np.all(np.isfinite(log_prob))
+    assert np.all(log_prob[:3] < log_prob[3] - 100)  # and very unlikely
+    z = np.asarray(model.encode(far))
+    np.testing.assert_allclose(np.asarray(model.decode(z)), far, rtol=1e-4, atol=1e-4)
+
+
+def test_sample_encode_decode(fitted):
+    model, x, _ = fitted
+    samples = np.asarray(model.sample(2000, seed=0))
+    assert samples.shape == (2000, 2) and np.all(np.isfinite(samples))
+    np.testing.assert_allclose(samples.mean(0), x.mean(0), atol=0.15)
+    np.testing.assert_allclose(np.asarray(model.decode(model.encode(x[:200]))), x[:200], atol=1e-4)
+
+
+def test_density_integrates_to_one(fitted):
+    model, _, _ = fitted
+    edges = np.linspace(-8, 8, 321)
+    grid = np.stack(np.meshgrid(edges, edges), axis=-1).reshape(-1, 2).astype("float32")
+    density = np.exp(np.asarray(model.log_prob(grid), dtype="float64"))
+    total = density.sum() * (edges[1] - edges[0]) ** 2
+    assert abs(total - 1.0) < 0.02
+
+
+def test_save_and_load_keep_log_prob(fitted, tmp_path):
+    model, x, _ = fitted
+    path = str(tmp_path / "rbig.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, tff.RBIG) and loaded.num_blocks == model.num_blocks
+    np.testing.assert_allclose(np.asarray(loaded.log_prob(x[:100])), np.asarray(model.log_prob(x[:100])),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_tolerance_stopping_and_progress_bar(capsys):
+    x = np.random.default_rng(0).normal(size=(800, 3)).astype("float32")
+    model = tff.RBIG(3).fit_greedy(x, tol=0.05, patience=2, max_blocks=20, verbose=1)
+    out = capsys.readouterr().out
+    assert "block" in out and "train_nll" in out
+    assert len(model.greedy_history["train_nll"]) < 20  # Gaussian data: nothing left to gain
+    assert model.num_blocks >= 1
+
+
+def test_fit_runs_the_greedy_fit_and_refuses_bad_data():
+    x = _moons(600)
+    model = tff.RBIG(2)
+    history = model.fit(x, validation_data=_moons(200, seed=2), max_blocks=5, verbose=0)
+    assert len(history.history["loss"]) == len(history.history["val_loss"]) >= 1
+    bad = x.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        tff.RBIG(2).fit_greedy(bad, verbose=0)
+    with pytest.raises(TypeError, match="dequantize"):
+        tff.RBIG(2).fit_greedy(np.ones((10, 2), dtype="int64"), verbose=0)
+
+
+def test_gaussianization_flow_starts_greedy_and_improves_with_fit(tmp_path):
+    x, val = _moons(1000), _moons(400, seed=3)
+    model = tff.GaussianizationFlow(2, num_blocks=3, num_components=8)
+    model.initialize_greedy(x)
+    greedy_nll = -np.mean(np.asarray(model.log_prob(val)))
+    fresh = tff.GaussianizationFlow(2, num_blocks=3, num_components=8)
+    fresh.build((None, 2))
+    assert greedy_nll < -np.mean(np.asarray(fresh.log_prob(val)))  # better than random init
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    model.fit(x, batch_size=200, epochs=8, verbose=0)
+    tuned_nll = -np.mean(np.asarray(model.log_prob(val)))
+    assert np.isfinite(tuned_nll) and tuned_nll < greedy_nll
+    path = str(tmp_path / "gf.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(np.asarray(loaded.log_prob(val[:50])), np.asarray(model.log_prob(val[:50])),
+                               rtol=1e-5, atol=1e-5)
+    samples = np.asarray(model.sample(300, seed=1))
+    assert np.all(np.isfinite(samples))
