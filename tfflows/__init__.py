@@ -18,6 +18,10 @@ from tfflows.splines import SplineAutoregressive, SplineCoupling
 from tfflows.autoregressive_presets import IAF, MAF, NSF
 from tfflows.distillation import Distiller
 # --- Gaussianization (issue 4) ---
+from tfflows.gaussianization import MarginalGaussianization
+from tfflows.rotations import Householder, Rotation
+from tfflows.rbig import RBIG, GaussianizationFlow
+from tfflows import information
 # --- TFP interop and export (issue 5) ---
 from tfflows.tfp_interop import TFPBijector, TFPDistribution
 from tfflows.export import export_saved_model
