@@ -14,11 +14,13 @@ def jacobian_log_det(fn, x):
     if keras.backend.backend() == "jax":
         import jax
 
-        def single(v):
-            return fn(v.reshape((1,) + x.shape[1:])).reshape(-1)
+        # Jacobian of the whole batch (rows are independent), then its diagonal blocks;
+        # this keeps per-row inputs such as a context aligned with their rows.
+        def flat(v):
+            return fn(v.reshape(x.shape)).reshape(batch, dims)
 
-        jac = jax.vmap(jax.jacfwd(single))(x.reshape(batch, dims))
-        jac = np.asarray(jac)
+        full = np.asarray(jax.jacfwd(flat)(x.reshape(batch, dims)))  # (B, D, B, D)
+        jac = full[np.arange(batch), :, np.arange(batch), :]
     else:
         import tensorflow as tf
 
