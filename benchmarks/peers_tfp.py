@@ -14,7 +14,10 @@ size, epoch cap and early stopping as the tfflows models).
 Note: `real_nvp_default_template` builds TF1 `make_template` layers; under TF 2 their
 variables are not tracked by `tf.Module`, so `distribution.trainable_variables` is empty.
 They are collected from the template's own `trainable_variables` after a first eager
-call instead.
+call instead. The template's last layer is Glorot-initialized and its log-scales are
+unbounded, so on these data it can start from non-finite densities; "TFP RealNVP
+(zero-init fn)" is the same bijector with an equivalent tf_keras network whose last
+layer starts at zero (as tfflows' conditioners do), to compare speed on equal terms.
 """
 
 import numpy as np
@@ -119,9 +122,54 @@ def _real_nvp(features, config):
     return tfb.Chain(layers[::-1]), variables
 
 
+class _ZeroInitShiftAndLogScale:
+    """The default template's network (ReLU MLP -> shift, log_scale) written with
+    tf_keras layers, its last layer zero-initialized (each coupling starts as the
+    identity, as tfflows' conditioners do)."""
+
+    def __init__(self, hidden_units):
+        import tf_keras
+
+        self.hidden = [tf_keras.layers.Dense(h, activation="relu") for h in hidden_units]
+        self.out = None
+
+    def __call__(self, x, output_units, **condition_kwargs):
+        import tensorflow as tf
+        import tf_keras
+
+        if self.out is None:
+            self.out = tf_keras.layers.Dense(2 * output_units, kernel_initializer="zeros")
+        for layer in self.hidden:
+            x = layer(x)
+        shift, log_scale = tf.split(self.out(x), 2, axis=-1)
+        return shift, log_scale
+
+    @property
+    def trainable_variables(self):
+        return [v for layer in self.hidden + [self.out] for v in layer.trainable_variables]
+
+
+def _real_nvp_zero_init(features, config):
+    import tensorflow_probability as tfp
+
+    tfb = tfp.bijectors
+    layers, nets = [], []
+    for i in range(config.num_layers):
+        if i:
+            layers.append(_reverse(features))
+        nets.append(_ZeroInitShiftAndLogScale(config.hidden_units))
+        layers.append(tfb.RealNVP(num_masked=features // 2, shift_and_log_scale_fn=nets[-1]))
+
+    def variables(dist):
+        return [v for net in nets for v in net.trainable_variables]
+
+    return tfb.Chain(layers[::-1]), variables
+
+
 def candidates():
     """name -> Candidate of the TFP peers."""
     return {
         "TFP MAF": TFPCandidate("TFP MAF", _maf),
         "TFP RealNVP": TFPCandidate("TFP RealNVP", _real_nvp),
+        "TFP RealNVP (zero-init fn)": TFPCandidate("TFP RealNVP (zero-init fn)", _real_nvp_zero_init),
     }

@@ -1,0 +1,176 @@
+"""Run every tfflows preset and the peers under the DESIGN.md protocol, in one process,
+and write the Markdown table to benchmarks/results/run_<date>.md and stdout.
+
+    python benchmarks/run.py                  # everything, both datasets (about 15 min on 2 cores)
+    python benchmarks/run.py --quick          # small epoch cap, breast_cancer only
+    python benchmarks/run.py --models RealNVP,NICE,"TFP MAF" --datasets digits
+
+Presets are looked up with getattr(tfflows, name), so those that exist join by
+themselves; each gets the same number of layers and hidden sizes as the peers. Peers:
+TensorFlow Probability's MaskedAutoregressiveFlow and RealNVP (always), zuko's MAF, NSF
+and RealNVP (when `import zuko` works). Timings are written as ratios to `--peer`.
+"""
+
+import argparse
+import datetime
+import inspect
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import peers_tfp, peers_zuko, protocol  # noqa: E402
+
+# Presets run by default, in this order; a name missing from tfflows is skipped.
+PRESETS = ("RealNVP", "NICE", "MAF", "NSF", "IAF", "GaussianizationFlow", "RBIG")
+# Skipped unless asked for by --models, with the reason printed.
+OPT_IN = {
+    "IAF": "IAF's density is D sequential MADE passes per layer, so maximum-likelihood fit is "
+           "~D times slower than MAF (tfflows trains it by distillation); ask with --models IAF",
+}
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def preset_builder(cls, config):
+    """features -> a preset instance with the run's layer count and hidden sizes (for the
+    arguments the preset accepts)."""
+    params = inspect.signature(cls.__init__).parameters
+    kwargs = {}
+    if "num_layers" in params:
+        kwargs["num_layers"] = config.num_layers
+    if "hidden_units" in params:
+        kwargs["hidden_units"] = tuple(config.hidden_units)
+    if "bins" in params:
+        kwargs["bins"] = 8  # zuko's NSF default
+
+    def build(features):
+        return cls(features, **kwargs)
+
+    build.kwargs = kwargs
+    return build
+
+
+def our_candidates(config):
+    import tfflows
+
+    found, missing = {}, []
+    for name in PRESETS:
+        cls = getattr(tfflows, name, None)
+        if cls is None:
+            missing.append(name)
+            continue
+        found[name] = protocol.KerasFlowCandidate(name, preset_builder(cls, config))
+    return found, missing
+
+
+def select(candidates, wanted):
+    """Keep candidates whose name matches one of `wanted` (case-insensitive; a bare
+    library name such as "zuko" or "TFP" selects all of its models)."""
+    if not wanted:
+        return candidates
+    keys = [w.strip().lower() for w in wanted if w.strip()]
+    return {name: c for name, c in candidates.items()
+            if any(name.lower() == k or name.lower().split()[0] == k for k in keys)}
+
+
+def parse(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="epoch cap 15 (patience 5), breast_cancer only unless --datasets")
+    p.add_argument("--models", help="comma-separated names (e.g. RealNVP,NICE,'TFP MAF',zuko); default: all")
+    p.add_argument("--datasets", help=f"comma-separated, from {','.join(protocol.DATASETS)}")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--patience", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--num-layers", type=int)
+    p.add_argument("--hidden-units", help="comma-separated, e.g. 128,128")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jit-compile", choices=("auto", "true", "false"), default="auto",
+                   help="tfflows model.compile(jit_compile=...); 'auto' is Keras' default")
+    p.add_argument("--tfp-jit-compile", action="store_true", help="tf.function(jit_compile=True) for the TFP peers")
+    p.add_argument("--peer", default="TFP MAF", help="the row every timing is a ratio to")
+    p.add_argument("--no-zuko", action="store_true", help="skip the zuko peers even if installed")
+    p.add_argument("--out", help="output Markdown path (default benchmarks/results/run_<date>.md)")
+    return p.parse_args(argv)
+
+
+def make_config(args):
+    config = protocol.Config(seed=args.seed)
+    if args.quick:
+        config.epochs, config.patience = 15, 5
+    for field in ("epochs", "patience", "batch_size", "num_layers"):
+        value = getattr(args, field)
+        if value is not None:
+            setattr(config, field, value)
+    if args.hidden_units:
+        config.hidden_units = tuple(int(h) for h in args.hidden_units.split(","))
+    config.jit_compile = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
+    config.tfp_jit_compile = bool(args.tfp_jit_compile)
+    return config
+
+
+def main(argv=None):
+    args = parse(argv)
+    config = make_config(args)
+    if args.datasets:
+        datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    else:
+        datasets = ["breast_cancer"] if args.quick else list(protocol.DATASETS)
+    wanted = args.models.split(",") if args.models else None
+
+    ours, missing = our_candidates(config)
+    peers = dict(peers_tfp.candidates())
+    skipped = [f"- not in tfflows yet: {', '.join(missing)}"] if missing else []
+    if args.no_zuko:
+        skipped.append("- zuko peers: skipped (--no-zuko)")
+    else:
+        ok, info = peers_zuko.available()
+        if ok:
+            peers.update(peers_zuko.candidates())
+        else:
+            skipped.append(f"- zuko peers: skipped, `import zuko` failed ({info}); "
+                           "`pip install torch==2.13.0 zuko` enables them")
+    candidates = {**ours, **peers}
+    if wanted is None:
+        for name, reason in OPT_IN.items():
+            if candidates.pop(name, None) is not None:
+                skipped.append(f"- {name}: skipped by default: {reason}")
+    candidates = select(candidates, wanted)
+    if not candidates:
+        sys.exit(f"No model matches --models {args.models!r}.")
+
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H%M")
+    out = args.out or os.path.join(RESULTS, f"run_{stamp}{'_quick' if args.quick else ''}.md")
+    command = "python benchmarks/run.py " + " ".join(sys.argv[1:]) if argv is None else "run.main(...)"
+    print("\n".join(protocol.machine_header()), flush=True)
+    print(f"- Protocol: {config.describe()}", flush=True)
+    for line in skipped:
+        print(line, flush=True)
+    print(f"- Models: {', '.join(candidates)}; datasets: {', '.join(datasets)}", flush=True)
+
+    results = []
+    for dataset in datasets:
+        data = protocol.load(dataset, config.seed)
+        for candidate in candidates.values():
+            result = protocol.evaluate(candidate, dataset, config, data=data)
+            results.append(result)
+            protocol.print_result(result)
+            _write(out, results, config, args.peer, command, skipped)
+    report = _write(out, results, config, args.peer, command, skipped)
+    print("\n" + report)
+    print(f"Written to {os.path.relpath(out)}")
+    return results
+
+
+def _write(path, results, config, peer, command, skipped):
+    report = protocol.markdown_report(results, config, peer, command=command)
+    if skipped:
+        report = report.replace("\n### ", "\n" + "\n".join(skipped) + "\n\n### ", 1)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(report)
+    return report
+
+
+if __name__ == "__main__":
+    main()
