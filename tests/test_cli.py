@@ -93,3 +93,15 @@ def test_bad_model_names_and_files(tmp_path, capsys):
     np.save(nan, arr)
     assert main(["fit", str(nan)]) == 2
     assert "first is row 3" in capsys.readouterr().err
+
+
+def test_info_reports_entropy_and_total_correlation(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x = rng.multivariate_normal([0, 0], [[1.0, 0.8], [0.8, 1.0]], size=1500)
+    path = tmp_path / "gauss.npy"
+    np.save(path, x)
+    assert main(["info", str(path)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert abs(result["total_correlation_nats"] - (-0.5 * np.log(1 - 0.8**2))) < 0.1
+    exact_entropy = 0.5 * np.log(np.linalg.det(2 * np.pi * np.e * np.array([[1.0, 0.8], [0.8, 1.0]])))
+    assert abs(result["entropy_nats"] - exact_entropy) < 0.1

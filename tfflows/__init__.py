@@ -1,5 +1,11 @@
 """tfflows: normalizing flows for Keras 3 on TensorFlow, with a focus on Gaussianization."""
 
+import os
+
+# TensorFlow's C++ start-up log (CUDA probing, CPU features) is noise for flow users;
+# set TF_CPP_MIN_LOG_LEVEL yourself before importing tfflows to see it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
 from tfflows.base import Bijector, Chain, Invert
 from tfflows.callbacks import StopOnNonFiniteLoss
 from tfflows.conditioners import MLP
