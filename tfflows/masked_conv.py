@@ -45,7 +45,9 @@ class MaskedConv(Bijector):
       forward and log-det:  one convolution, O(N H W k^2 C^2), parallel; log-det O(C).
       inverse:  H * W sequential steps, each O(N (k^2 C^2 + C^2)) plus O(N (H+k)(W+k) C)
                 to write the pixel back; in total O(N H W (k^2 C^2 + H W C)).
-    Starts at the identity map.
+    Numerics: the inverse is exact up to rounding, but rounding errors travel along the
+    raster order and grow when the off-diagonal taps are large (float32, 8 x 8 x 2, taps
+    of std 0.3: 2e-4 max abs error; float64: 1e-13). Starts at the identity map.
     """
 
     event_ndims = 3
