@@ -40,7 +40,7 @@ class Config:
 
     epochs: int = 60
     patience: int = 10
-    batch_size: int = 256
+    batch_size: int = 64
     learning_rate: float = 1e-3
     num_layers: int = 5
     hidden_units: tuple = (128, 128)
@@ -48,13 +48,38 @@ class Config:
     sample_count: int = 2000
     jit_compile: object = "auto"  # passed to tfflows' model.compile; "auto" is Keras' default
     tfp_jit_compile: bool = False  # the TFP peers' tf.function(jit_compile=...)
+    threads: int = 0  # intra-op threads of every library (0: each library's default)
+    max_train_seconds: float = 120.0  # per model and dataset; training stops at the first epoch end past it
 
     def describe(self):
-        return (f"Adam(lr={self.learning_rate}), batch {self.batch_size}, at most {self.epochs} epochs, "
+        return (f"Adam(lr={self.learning_rate}), batch {self.batch_size}, at most {self.epochs} epochs "
+                f"and {self.max_train_seconds:.0f} s of training per model and dataset, "
                 f"early stopping on validation NLL with patience {self.patience} (best weights restored), "
                 f"{self.num_layers} flow layers, conditioner hidden units {tuple(self.hidden_units)} (ReLU), "
                 f"seed {self.seed}; sampling rate from {self.sample_count} samples; "
-                f"tfflows compile(jit_compile={self.jit_compile!r}), TFP peers tf.function(jit_compile={self.tfp_jit_compile})")
+                f"tfflows compile(jit_compile={self.jit_compile!r}), TFP peers tf.function(jit_compile={self.tfp_jit_compile}); "
+                + (f"every library limited to {self.threads} thread(s) (TF intra- and inter-op, torch.set_num_threads)"
+                   if self.threads else "library-default thread pools"))
+
+
+def limit_threads(n):
+    """Give TensorFlow (intra- and inter-op pools) and PyTorch, if installed, `n` threads
+    each. Must run before TensorFlow executes its first op. 0 leaves the defaults.
+
+    On a machine shared with other jobs, PyTorch's default OpenMP pool can be slowed
+    by an order of magnitude when one of its threads is descheduled, so equal, small
+    thread counts make the libraries' timings comparable."""
+    if not n:
+        return
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(n)
+    tf.config.threading.set_inter_op_parallelism_threads(n)
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(n)
 
 
 # ----- data ----------------------------------------------------------------------------
@@ -105,6 +130,8 @@ class TrainLog:
         self.note = ""
 
     def steady_steps_per_s(self):
+        if not self.epoch_train_seconds:
+            return math.nan
         seconds, steps = self.epoch_train_seconds[1:], self.epoch_steps[1:]
         if not seconds:  # a single epoch: tracing included, say so
             seconds, steps = self.epoch_train_seconds, self.epoch_steps
@@ -166,16 +193,38 @@ def _epoch_timer():
     return EpochTimer()
 
 
+def _time_budget(seconds):
+    import keras
+
+    class TimeBudget(keras.callbacks.Callback):
+        """Stops training at the first epoch end past `seconds` of training."""
+
+        def __init__(self):
+            super().__init__()
+            self.hit = False
+
+        def on_train_begin(self, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if time.perf_counter() - self._start > seconds:
+                self.hit = True
+                self.model.stop_training = True
+
+    return TimeBudget()
+
+
 def train_keras_flow(model, train, val, config):
     """Train a tfflows `Flow` with its own `fit` under the protocol; returns a TrainLog."""
     import keras
 
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=config.jit_compile)
     timer = _epoch_timer()
+    budget = _time_budget(config.max_train_seconds)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
     start = time.perf_counter()
     history = model.fit(train, validation_data=val, batch_size=config.batch_size, epochs=config.epochs,
-                        callbacks=[stop, timer], verbose=0)
+                        callbacks=[stop, timer, budget], verbose=0)
     log = TrainLog()
     log.wall_s = time.perf_counter() - start
     log.epoch_train_seconds = timer.seconds
@@ -185,6 +234,23 @@ def train_keras_flow(model, train, val, config):
     log.best_epoch = int(np.argmin(finite)) + 1 if finite else 0
     if "nonfinite_loss" in history.history:
         log.note = f"training loss became non-finite at epoch {len(val_loss)}; stopped"
+    if budget.hit and not stop.stopped_epoch:
+        log.note = (log.note + "; " if log.note else "") + f"stopped by the {config.max_train_seconds:.0f} s budget"
+    return log
+
+
+def fit_greedy_flow(model, train, val):
+    """A flow fitted without gradients (RBIG): `model.fit(train, validation_data=val)`
+    with the model's own stopping rule; the TrainLog has no steps (steps/s is n/a)."""
+    start = time.perf_counter()
+    history = model.fit(train, validation_data=val, verbose=0)
+    log = TrainLog()
+    log.wall_s = time.perf_counter() - start
+    val_loss = history.history.get("val_loss", [])
+    log.best_epoch = int(np.nanargmin(val_loss)) + 1 if len(val_loss) else 0
+    blocks = getattr(model, "num_blocks", None)
+    log.note = f"greedy fit, no gradient steps: {blocks} blocks"
+    log.greedy_blocks = blocks
     return log
 
 
@@ -222,6 +288,9 @@ def train_loop(step, val_nll, get_state, set_state, train, val, config):
             wait += 1
             if wait >= config.patience:
                 break
+        if time.perf_counter() - start > config.max_train_seconds and epoch + 1 < config.epochs:
+            log.note = f"stopped by the {config.max_train_seconds:.0f} s budget"
+            break
     set_state(best_state)
     log.wall_s = time.perf_counter() - start
     return log
@@ -264,6 +333,8 @@ class KerasFlowCandidate(Candidate):
 
         keras.utils.set_random_seed(config.seed)
         self.model = self._build(train.shape[-1])
+        if hasattr(self.model, "fit_greedy"):  # RBIG: no gradient steps, fitted block by block
+            return fit_greedy_flow(self.model, train, val)
         return train_keras_flow(self.model, train, val, config)
 
     def log_prob(self, x):
@@ -286,7 +357,7 @@ def evaluate(candidate, dataset, config, data=None):
         log = candidate.fit(train, val, config)
         result.wall_s = log.wall_s
         result.steps_per_s = log.steady_steps_per_s()
-        result.epochs = len(log.epoch_steps)
+        result.epochs = len(log.epoch_steps) or int(getattr(log, "greedy_blocks", 0) or 0)
         result.steps = int(sum(log.epoch_steps))
         result.best_epoch = log.best_epoch
         result.note = log.note
@@ -368,7 +439,7 @@ def markdown_table(results, peer):
             f"### {dataset} (ratios to {ref_label})",
             "",
             "| model | library | params | test NLL (nats) | non-finite test rows | epochs (best) "
-            "| train steps/s (× peer) | wall s (× peer) | samples/s (× peer) | note |",
+            "| train steps/s (× peer) | wall s (× peer) | samples/s (× peer) | note |",  # epochs: blocks for greedy fits
             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         for r in rows:

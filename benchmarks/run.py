@@ -1,7 +1,7 @@
 """Run every tfflows preset and the peers under the DESIGN.md protocol, in one process,
 and write the Markdown table to benchmarks/results/run_<date>.md and stdout.
 
-    python benchmarks/run.py                  # everything, both datasets (about 15 min on 2 cores)
+    python benchmarks/run.py                  # everything, both datasets
     python benchmarks/run.py --quick          # small epoch cap, breast_cancer only
     python benchmarks/run.py --models RealNVP,NICE,"TFP MAF" --datasets digits
 
@@ -44,6 +44,9 @@ def preset_builder(cls, config):
     if "bins" in params:
         kwargs["bins"] = 8  # zuko's NSF default
 
+    if "num_blocks" in params and cls.__name__ == "GaussianizationFlow":
+        kwargs["num_blocks"] = config.num_layers
+
     def build(features):
         return cls(features, **kwargs)
 
@@ -83,11 +86,15 @@ def parse(argv=None):
     p.add_argument("--patience", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--num-layers", type=int)
+    p.add_argument("--max-train-seconds", type=float, help="training-time budget per model and dataset")
     p.add_argument("--hidden-units", help="comma-separated, e.g. 128,128")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jit-compile", choices=("auto", "true", "false"), default="auto",
                    help="tfflows model.compile(jit_compile=...); 'auto' is Keras' default")
     p.add_argument("--tfp-jit-compile", action="store_true", help="tf.function(jit_compile=True) for the TFP peers")
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads per library (TF intra/inter-op, torch); 0 = library defaults (default 1: "
+                        "comparable timings on a shared machine)")
     p.add_argument("--peer", default="TFP MAF", help="the row every timing is a ratio to")
     p.add_argument("--no-zuko", action="store_true", help="skip the zuko peers even if installed")
     p.add_argument("--out", help="output Markdown path (default benchmarks/results/run_<date>.md)")
@@ -97,8 +104,8 @@ def parse(argv=None):
 def make_config(args):
     config = protocol.Config(seed=args.seed)
     if args.quick:
-        config.epochs, config.patience = 15, 5
-    for field in ("epochs", "patience", "batch_size", "num_layers"):
+        config.epochs, config.patience, config.max_train_seconds = 15, 5, 30.0
+    for field in ("epochs", "patience", "batch_size", "num_layers", "max_train_seconds"):
         value = getattr(args, field)
         if value is not None:
             setattr(config, field, value)
@@ -106,6 +113,7 @@ def make_config(args):
         config.hidden_units = tuple(int(h) for h in args.hidden_units.split(","))
     config.jit_compile = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
     config.tfp_jit_compile = bool(args.tfp_jit_compile)
+    config.threads = args.threads
     return config
 
 
@@ -117,10 +125,14 @@ def main(argv=None):
     else:
         datasets = ["breast_cancer"] if args.quick else list(protocol.DATASETS)
     wanted = args.models.split(",") if args.models else None
+    protocol.limit_threads(config.threads)
 
     ours, missing = our_candidates(config)
     peers = dict(peers_tfp.candidates())
     skipped = [f"- not in tfflows yet: {', '.join(missing)}"] if missing else []
+    skipped.append("- tfflows preset arguments: " + "; ".join(
+        f"{name}({', '.join(f'{k}={v}' for k, v in c._build.kwargs.items()) or 'defaults'})"
+        for name, c in ours.items()))
     if args.no_zuko:
         skipped.append("- zuko peers: skipped (--no-zuko)")
     else:
