@@ -90,8 +90,9 @@ def run_one(name, build, flat, train, val, test, config):
 
 
 def budget(config):
-    return (f"Adam(lr={config.learning_rate}), batch {config.batch_size}, at most {config.epochs} epochs, early "
-            f"stopping on validation NLL with patience {config.patience} (best weights restored)")
+    return (f"Adam(lr={config.learning_rate}), batch {config.batch_size}, at most {config.epochs} epochs and "
+            f"{config.max_train_seconds:.0f} s of training per model, early stopping on validation NLL with "
+            f"patience {config.patience} (best weights restored)")
 
 
 def report(results, config, args, seconds):
@@ -130,6 +131,8 @@ def main():
     parser.add_argument("--patience", type=int, default=6)
     parser.add_argument("--hidden", type=int, default=48)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-train-seconds", type=float, default=600.0,
+                        help="per-model training-time cap (protocol.Config.max_train_seconds)")
     parser.add_argument("--models", default="ImageRealNVP,Glow,flat MAF")
     parser.add_argument("--out", default=os.path.join(RESULTS, "image.md"))
     args = parser.parse_args()
@@ -138,7 +141,7 @@ def main():
 
     keras.utils.set_random_seed(args.seed)
     config = protocol.Config(epochs=args.epochs, patience=args.patience, batch_size=64, learning_rate=2e-3,
-                             seed=args.seed, sample_count=500)
+                             seed=args.seed, sample_count=500, max_train_seconds=args.max_train_seconds)
     train, val, test = data(args.seed)
     table = models(args)
     args.describe = {name: spec[2] for name, spec in table.items()}
