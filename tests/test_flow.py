@@ -182,3 +182,15 @@ def test_nonfinite_loss_stops_training_and_restores_weights(moons):
         flow.fit(moons, epochs=5, batch_size=500, verbose=0)
     assert all(np.all(np.isfinite(w)) for w in flow.get_weights())
     assert np.all(np.isfinite(np.asarray(flow.log_prob(moons[:20]))))
+
+
+def test_realnvp_with_an_image_shape_is_the_multiscale_image_model():
+    flow = tff.RealNVP((8, 8, 1), num_levels=17, hidden_channels=8, num_blocks=1)
+    assert isinstance(flow, tff.ImageRealNVP)
+    assert tuple(flow.event_shape) == (8, 8, 1)
+
+
+def test_bits_per_dim_builds_an_unbuilt_flow():
+    flow = tff.Flow(tff.Chain([tff.AffineCoupling(hidden_units=(4,))]))
+    bpd = np.asarray(flow.bits_per_dim(np.zeros((3, 2), dtype="float32")))
+    np.testing.assert_allclose(bpd, np.log(2 * np.pi) / (2 * np.log(2)), rtol=1e-6)

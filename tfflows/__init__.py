@@ -41,9 +41,4 @@ from tfflows.image_presets import Glow, ImageRealNVP, glow_transform, realnvp_im
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Bijector", "Chain", "Invert", "StopOnNonFiniteLoss", "MLP",
-    "AdditiveCoupling", "AffineCoupling", "Coupling",
-    "StandardLogistic", "StandardNormal", "ActNorm", "BatchNorm", "Rescale",
-    "Flow", "LULinear", "Permute", "Reverse", "NICE", "RealNVP", "datasets",
-]
+__all__ = [name for name in dir() if not name.startswith("_") and name != "os"]

@@ -116,8 +116,8 @@ class Flow(keras.Model):
 
     def bits_per_dim(self, x, context=None):
         """-log2 p(x) / D, the usual image metric (in the space of x)."""
-        dims = int(np.prod(self.event_shape))
-        return -self.log_prob(x, context) / (dims * math.log(2.0))
+        log_p = self.log_prob(x, context)  # builds the flow, so event_shape is known
+        return -log_p / (int(np.prod(self.event_shape)) * math.log(2.0))
 
     def encode(self, x, context=None):
         """Data -> latent: z = f(x)."""

@@ -75,7 +75,17 @@ class RealNVP(Preset):
     masks, each followed by a normalization layer (ActNorm by default), on N(0, I).
 
     log p(x) = log N(z; 0, I) + sum over layers of their log-scales.
+
+    Given an image shape (H, W, C) instead of a feature count, `RealNVP((8, 8, 1), ...)`
+    returns the multi-scale image model `tfflows.ImageRealNVP` (its own arguments apply).
     """
+
+    def __new__(cls, features=None, *args, **kwargs):
+        if cls is RealNVP and isinstance(features, (tuple, list)) and len(features) == 3:
+            from tfflows.image_presets import ImageRealNVP
+
+            return ImageRealNVP(features, *args, **kwargs)
+        return super().__new__(cls, features, *args, **kwargs)
 
     def __init__(self, features, num_layers=8, hidden_units=(64, 64), activation="relu",
                  normalization="actnorm", log_scale_clamp=3.0, context_features=0, **kwargs):

@@ -21,8 +21,8 @@ def check_dtype(x, what="data"):
     if dtype == np.bool_ or np.issubdtype(dtype, np.integer):
         raise TypeError(
             f"{what} has dtype {dtype.name}, but flows model continuous data. Integer or boolean "
-            "values have no density: dequantize them first (add uniform noise, e.g. with the "
-            "`tfflows.Dequantize` layer or `x + np.random.uniform(size=x.shape)`), then cast to float."
+            "values have no density: dequantize them first (add uniform noise: `tfflows.dequantize(x)`, the "
+            "`tfflows.Dequantize` layer, or `x + np.random.uniform(size=x.shape)`)."
         )
     if not np.issubdtype(dtype, np.floating):
         raise TypeError(f"{what} has dtype {dtype.name}; expected a floating-point array.")
