@@ -91,12 +91,14 @@ def test_fit_runs_the_greedy_fit_and_refuses_bad_data():
         tff.RBIG(2).fit_greedy(np.ones((10, 2), dtype="int64"), verbose=0)
 
 
-def test_gaussianization_flow_starts_greedy_and_improves_with_fit(tmp_path):
+@pytest.mark.parametrize("marginal", ["spline", "logistic"])
+def test_gaussianization_flow_starts_greedy_and_improves_with_fit(tmp_path, marginal):
     x, val = _moons(1000), _moons(400, seed=3)
-    model = tff.GaussianizationFlow(2, num_blocks=3, num_components=8)
+    model = tff.GaussianizationFlow(2, num_blocks=3, marginal=marginal, num_components=8)
     model.initialize_greedy(x)
+    assert model.trainable_weights  # every block trains, the spline knots too
     greedy_nll = -np.mean(np.asarray(model.log_prob(val)))
-    fresh = tff.GaussianizationFlow(2, num_blocks=3, num_components=8)
+    fresh = tff.GaussianizationFlow(2, num_blocks=3, marginal=marginal, num_components=8)
     fresh.build((None, 2))
     assert greedy_nll < -np.mean(np.asarray(fresh.log_prob(val)))  # better than random init
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
@@ -110,3 +112,12 @@ def test_gaussianization_flow_starts_greedy_and_improves_with_fit(tmp_path):
                                rtol=1e-5, atol=1e-5)
     samples = np.asarray(model.sample(300, seed=1))
     assert np.all(np.isfinite(samples))
+
+
+def test_gaussianization_flow_starts_exactly_at_the_validated_rbig_depth():
+    x, val = _moons(1000), _moons(400, seed=3)
+    model = tff.GaussianizationFlow(2, num_blocks=12).initialize_greedy(x, validation_data=val)
+    rbig = tff.RBIG(2).fit_greedy(x, validation_data=val, max_blocks=12, patience=12, verbose=0)
+    depth = int(np.argmin(rbig.greedy_history["val_nll"][:12])) + 1
+    np.testing.assert_allclose(-np.mean(np.asarray(model.log_prob(val))), rbig.greedy_history["val_nll"][depth - 1],
+                               rtol=1e-4)

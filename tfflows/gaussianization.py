@@ -231,7 +231,8 @@ class MarginalGaussianization(Bijector):
         linear (Gaussian-tail) extensions; fitted by `fit_from_data(x)` without
         gradients; analytic inverse; log_det = sum_i log s_i'(x_i). Its weights are
         unconstrained (knot gaps through softplus, slopes through exp of a soft-clamped
-        value), so every weight value is a valid invertible map. `bandwidth` scales the
+        value), so every weight value is a valid invertible map; they are fixed unless
+        `train_spline=True` (then gradient training refines the fitted map). `bandwidth` scales the
         kernel width (Silverman's rule); `shrinkage` in [0, 1) blends the map toward the
         affine standardization (x - mean) / std, the regularization for small data.
         `bandwidth=0` interpolates the empirical quantiles instead (no kernel): the most
@@ -247,8 +248,9 @@ class MarginalGaussianization(Bijector):
     """
 
     def __init__(self, method="spline", num_knots=32, num_components=16, bandwidth=0.5,
-                 shrinkage=0.0, **kwargs):
+                 shrinkage=0.0, train_spline=False, **kwargs):
         super().__init__(**kwargs)
+        self.train_spline = bool(train_spline)
         if method not in ("spline", "logistic"):
             raise ValueError(f"method must be 'spline' or 'logistic'; got {method!r}.")
         if not 0.0 <= float(shrinkage) < 1.0:
@@ -266,7 +268,7 @@ class MarginalGaussianization(Bijector):
         self.features = d
         if self.method == "spline":
             k = self.num_knots
-            fixed = dict(trainable=False)
+            fixed = dict(trainable=self.train_spline)
             self.x_start = self.add_weight(shape=(d,), initializer=keras.initializers.Constant(-3.0), name="x_start", **fixed)
             self.x_gaps = self.add_weight(shape=(d, k - 1), initializer=keras.initializers.Constant(
                 float(_inverse_softplus(6.0 / (k - 1)))), name="x_gaps", **fixed)
@@ -306,6 +308,19 @@ class MarginalGaussianization(Bijector):
             self.loc.assign(loc.astype(self.loc.dtype))
             self.log_scale.assign(log_scale.astype(self.log_scale.dtype))
             self.logits.assign(logits.astype(self.logits.dtype))
+        self.initialized.assign(1.0)
+        return self
+
+    def set_identity(self, half_width=5.0):
+        """Make the spline the identity map y = x (knots on the diagonal, slopes 1)."""
+        if self.method != "spline":
+            raise ValueError("set_identity applies to method='spline'.")
+        d, k = self.features, self.num_knots
+        gap = 2.0 * half_width / (k - 1)
+        for start, gaps in ((self.x_start, self.x_gaps), (self.y_start, self.y_gaps)):
+            start.assign(np.full((d,), -half_width, start.dtype))
+            gaps.assign(np.full((d, k - 1), _inverse_softplus(gap), gaps.dtype))
+        self.log_slopes.assign(np.zeros((d, k), self.log_slopes.dtype))
         self.initialized.assign(1.0)
         return self
 
@@ -401,4 +416,4 @@ class MarginalGaussianization(Bijector):
     def get_config(self):
         return {**super().get_config(), "method": self.method, "num_knots": self.num_knots,
                 "num_components": self.num_components, "bandwidth": self.bandwidth,
-                "shrinkage": self.shrinkage}
+                "shrinkage": self.shrinkage, "train_spline": self.train_spline}

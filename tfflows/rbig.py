@@ -92,7 +92,8 @@ class RBIG(Preset):
         train_nll = _gaussian_nll(rows[:n], log_det[:n])[0]
         history = {"train_nll": [], "val_nll": [], "tc_reduction": [], "seconds": []}
         layers, best_depth, best_val, wait_val, wait_tol = [], 0, math.inf, 0, 0
-        bar = keras.utils.Progbar(max_blocks, unit_name="block") if verbose else None
+        bar = keras.utils.Progbar(max_blocks, unit_name="block",
+                                  stateful_metrics=["train_nll", "gain", "val_nll"]) if verbose else None
         start = time.perf_counter()
         for i in range(max_blocks):
             block = self._block(i)
@@ -163,49 +164,76 @@ class RBIG(Preset):
 @keras.saving.register_keras_serializable(package="tfflows")
 class GaussianizationFlow(Preset):
     """Gaussianization flow (Meng, Song, Song & Ermon 2020, arXiv:2003.01941): blocks of a
-    trainable mixture-of-logistics `MarginalGaussianization` and a `Householder` rotation
-    with `num_reflections` reflections (default d), trained end to end by `fit`.
+    trainable `MarginalGaussianization` and a `Householder` rotation with
+    `num_reflections` reflections (default d), trained end to end by `fit`.
 
-    Before the first `fit` (or explicitly by `initialize_greedy(x)`) the blocks are set
-    greedily from the training data, as RBIG does: each marginal fitted to the current
-    data, each rotation set to its principal axes, so training starts from an iterative
-    Gaussianization of the data instead of from random rotations.
+    marginal="spline" (default): the RBIG spline marginals with trainable knots;
+    marginal="logistic": mixture-of-logistics marginals (`num_components`), as in the paper.
+
+    Before the first `fit` (or explicitly by `initialize_greedy(x, validation_data)`) the
+    blocks are fitted greedily, as `RBIG.fit_greedy` does: each marginal to the current
+    data, each rotation to its principal axes. With validation data, the blocks after the
+    best validation depth start as identity marginals (their rotations random, which does
+    not change the density), so training starts exactly from the RBIG fit.
 
     log p(x) = log N(z; 0, I) + sum_blocks sum_i [log f_i(.) - log phi(.)]
     """
 
-    def __init__(self, features, num_blocks=6, num_components=16, num_reflections=None, bandwidth=1.0,
-                 seed=0, **kwargs):
+    def __init__(self, features, num_blocks=6, marginal="spline", num_knots=32, num_components=16,
+                 num_reflections=None, bandwidth=1.0, shrinkage=0.2, seed=0, **kwargs):
         features = int(features)
-        arguments = dict(features=features, num_blocks=int(num_blocks), num_components=int(num_components),
+        if marginal not in ("spline", "logistic"):
+            raise ValueError(f"marginal must be 'spline' or 'logistic'; got {marginal!r}.")
+        arguments = dict(features=features, num_blocks=int(num_blocks), marginal=marginal, num_knots=int(num_knots),
+                         num_components=int(num_components),
                          num_reflections=None if num_reflections is None else int(num_reflections),
-                         bandwidth=float(bandwidth), seed=int(seed))
+                         bandwidth=float(bandwidth), shrinkage=float(shrinkage), seed=int(seed))
         layers = []
         for i in range(int(num_blocks)):
-            layers.append(MarginalGaussianization(method="logistic", num_components=num_components,
-                                                  bandwidth=bandwidth, name=f"marginal_{i}"))
+            layers.append(MarginalGaussianization(method=marginal, num_knots=num_knots, num_components=num_components,
+                                                  bandwidth=bandwidth, shrinkage=shrinkage, train_spline=True,
+                                                  name=f"marginal_{i}"))
             layers.append(Householder(num_reflections=num_reflections, seed=int(seed) + i, name=f"householder_{i}"))
         super().__init__(Chain(layers, name="chain"), event_shape=(features,), arguments=arguments, **kwargs)
 
-    def initialize_greedy(self, x):
-        """Fit each block in turn on the data transformed by the blocks before it."""
+    def initialize_greedy(self, x, validation_data=None):
+        """Fit each block in turn on the data transformed by the blocks before it; with
+        `validation_data`, blocks beyond the best validation depth start as identities."""
         self._ensure_built()
+        x = validation.check_array(x, self.event_shape, "training data", finite=True)
+        n = len(x)
+        if validation_data is not None:
+            val = validation.check_array(validation_data, self.event_shape, "validation_data", finite=True)
+            x = np.concatenate([x, val], axis=0)
         h = ops.convert_to_tensor(np.asarray(x), self.compute_dtype)
-        for layer in self.transform.layers:
-            if isinstance(layer, MarginalGaussianization):
-                layer.fit_from_data(h)
-            elif layer.vectors.shape[0] == layer.vectors.shape[1]:
-                layer.set_matrix(pca_rotation(_numpy(h)))
-            h = layer.forward(h)
+        log_det = np.zeros(len(x))
+        layers = self.transform.layers
+        scores = []
+        for i in range(0, len(layers), 2):
+            marginal, rotation = layers[i], layers[i + 1]
+            marginal.fit_from_data(h[:n])
+            h, ld = marginal.forward_and_log_det(h)
+            log_det += _numpy(ld)
+            scores.append(_gaussian_nll(_numpy(h)[n:], log_det[n:])[0] if len(x) > n else 0.0)
+            if rotation.vectors.shape[0] == rotation.vectors.shape[1]:
+                rotation.set_matrix(pca_rotation(_numpy(h[:n])))
+            h = rotation.forward(h)
+        if len(x) > n:
+            best = int(np.argmin(scores)) + 1
+            for i in range(2 * best, len(layers), 2):
+                if layers[i].method == "spline":
+                    layers[i].set_identity()
+                    layers[i + 1].vectors.assign(layers[i + 1]._initial_vectors(*layers[i + 1].vectors.shape))
         return self
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, callbacks=None, validation_data=None, **kwargs):
-        """`Flow.fit`, preceded (once) by the greedy initialization on all of `x` when x is
-        an array (on the first batch when it is a dataset)."""
+        """`Flow.fit`, preceded (once) by `initialize_greedy` on all of `x` (and the
+        validation data) when they are arrays; on the first batch when x is a dataset."""
         first = self.transform.layers[0] if self.transform.layers else None
         if first is not None and isinstance(x, np.ndarray):
             self._ensure_built()
             if float(_numpy(first.initialized)) == 0:
-                self.initialize_greedy(validation.check_array(x, self.event_shape, "training data", finite=True))
+                val = validation_data if isinstance(validation_data, np.ndarray) else None
+                self.initialize_greedy(x, validation_data=val)
         return super().fit(x, y=y, batch_size=batch_size, epochs=epochs, callbacks=callbacks,
                            validation_data=validation_data, **kwargs)
