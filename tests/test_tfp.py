@@ -6,6 +6,8 @@ including what survives saving.
 also used by tests/test_export.py and tests/test_saving.py.
 """
 
+import functools
+
 import keras
 import numpy as np
 import pytest
@@ -38,19 +40,17 @@ def _randomize(flow, x):
     randomize_weights(flow, np.random.default_rng(1), scale=0.1)
 
 
-def _fit(flow, x):
-    flow.fit(x, epochs=1, batch_size=len(x), verbose=0)
-
-
 # name -> (constructor, data(rng, n), prepare(flow, x)); a preset joins when its class exists.
 _CANDIDATES = {
     "NICE": (lambda: tff.NICE(D, **SMALL), _tabular, _randomize),
     "RealNVP": (lambda: tff.RealNVP(D, **SMALL), _tabular, _randomize),
     "MAF": (lambda: tff.MAF(D, **SMALL), _tabular, _randomize),
     "IAF": (lambda: tff.IAF(D, **SMALL), _tabular, _randomize),
-    "NSF": (lambda: tff.NSF(D, bins=4, **SMALL), _tabular, _randomize),
-    "RBIG": (lambda: tff.RBIG(D), _tabular, _fit),
-    "GaussianizationFlow": (lambda: tff.GaussianizationFlow(D), _tabular, _fit),
+    "NSF": (lambda: tff.NSF(D, bins=4, num_layers=1, hidden_units=(8,)), _tabular, _randomize),
+    "RBIG": (lambda: tff.RBIG(D, num_knots=8), _tabular,
+             lambda flow, x: flow.fit(x, max_blocks=2, verbose=0)),
+    "GaussianizationFlow": (lambda: tff.GaussianizationFlow(D, num_blocks=2, num_knots=8), _tabular,
+                            lambda flow, x: flow.initialize_greedy(x)),
     "Glow": (lambda: tff.Glow((4, 4, 1), num_scales=1, steps_per_scale=1, hidden_channels=4, num_levels=16),
              _image((4, 4, 1), 16), _randomize),
     "ImageRealNVP": (lambda: tff.ImageRealNVP((4, 4, 1), num_scales=1, steps_per_scale=1, hidden_channels=4,
@@ -60,8 +60,10 @@ _CANDIDATES = {
 PRESETS = {name: spec for name, spec in _CANDIDATES.items() if hasattr(tff, name)}
 
 
+@functools.lru_cache(maxsize=None)
 def make_preset(name, n=16, seed=0):
-    """A small preset with non-trivial parameters and data it can score."""
+    """A small preset with non-trivial parameters and data it can score (cached: callers
+    must not change the flow's weights)."""
     ctor, data, prepare = PRESETS[name]
     x = data(np.random.default_rng(seed), n)
     flow = ctor()

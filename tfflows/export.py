@@ -98,10 +98,16 @@ def export_saved_model(flow, path):
 
     functions = {"log_prob": log_prob, "encode": encode, "decode": decode, "sample": sample}
     archive = keras.export.ExportArchive()
-    archive.track(flow)
+    # No archive.track(flow): the endpoints capture every variable they use, and tracking
+    # the model would also trace Keras's default call signature (x only), which fails for
+    # conditional flows and costs a trace.
     # The first endpoint also becomes "serving_default".
     for name in ("log_prob", "encode", "decode", "sample"):
-        archive.add_endpoint(name, functions[name], input_signature=signatures[name])
+        # Traced once here; handing Keras a traced tf.function (rather than an
+        # input_signature) keeps it from tracing the body again when saving.
+        fn = tf.function(functions[name], input_signature=signatures[name], autograph=False)
+        fn.get_concrete_function()
+        archive.add_endpoint(name, fn)
     archive.write_out(path, verbose=False)
     return path
 
