@@ -269,16 +269,18 @@ class MarginalGaussianization(Bijector):
         if self.method == "spline":
             k = self.num_knots
             fixed = dict(trainable=self.train_spline)
-            self.x_start = self.add_weight(shape=(d,), initializer=keras.initializers.Constant(-3.0), name="x_start", **fixed)
+            start = keras.initializers.Constant(-3.0)
+            self.x_start = self.add_weight(shape=(d,), initializer=start, name="x_start", **fixed)
             self.x_gaps = self.add_weight(shape=(d, k - 1), initializer=keras.initializers.Constant(
                 float(_inverse_softplus(6.0 / (k - 1)))), name="x_gaps", **fixed)
-            self.y_start = self.add_weight(shape=(d,), initializer=keras.initializers.Constant(-3.0), name="y_start", **fixed)
+            self.y_start = self.add_weight(shape=(d,), initializer=start, name="y_start", **fixed)
             self.y_gaps = self.add_weight(shape=(d, k - 1), initializer=keras.initializers.Constant(
                 float(_inverse_softplus(6.0 / (k - 1)))), name="y_gaps", **fixed)
             self.log_slopes = self.add_weight(shape=(d, k), initializer="zeros", name="log_slopes", **fixed)
         else:
             k = self.num_components
-            self.loc = self.add_weight(shape=(d, k), initializer=keras.initializers.RandomNormal(stddev=1.0), name="loc")
+            self.loc = self.add_weight(shape=(d, k), initializer=keras.initializers.RandomNormal(stddev=1.0),
+                                       name="loc")
             self.log_scale = self.add_weight(shape=(d, k), initializer="zeros", name="log_scale")
             self.logits = self.add_weight(shape=(d, k), initializer="zeros", name="logits")
         self.initialized = self.add_weight(shape=(), initializer="zeros", trainable=False, name="initialized")
