@@ -40,7 +40,7 @@ TF_ONLY = textwrap.dedent("""
             if name.split(".")[0] in BLOCKED:
                 spec = importlib.machinery.PathFinder.find_spec(name, path)
                 if spec is None:
-                    raise ImportError(name)
+                    raise ImportError(f"{name} is blocked in this process")
                 spec.loader = _Refuse()
                 return spec
     sys.meta_path.insert(0, _Block())
@@ -55,9 +55,9 @@ TF_ONLY = textwrap.dedent("""
     z = sig["encode"](x=x)["z"]
     print(json.dumps({
         "signatures": sorted(sig),
-        "log_prob": sig["serving_default"](x=x)["log_prob"].numpy().round(4).tolist(),
+        "log_prob": sig["serving_default"](x=x)["log_prob"].numpy().astype(float).round(4).tolist(),
         "decode_error": float(np.abs(sig["decode"](z=z)["x"].numpy() - x.numpy()).max()),
-        "sample_seed_7": sig["sample"](num_samples=tf.constant(2), seed=tf.constant(7, tf.int64))["x"].numpy()[:, :3].round(4).tolist(),
+        "sample_seed_7": sig["sample"](num_samples=tf.constant(2), seed=tf.constant(7, tf.int64))["x"].numpy()[:, :3].astype(float).round(4).tolist(),
         "blocked_modules_loaded": [m for m in sys.modules if m.split(".")[0] in BLOCKED],
     }))
 """)
@@ -97,11 +97,11 @@ def main():
     for key, value in served.items():
         print(f"{key}: {value}")
     print("--- in-process model ---")
-    print("log_prob:", flow.log_prob(rows).numpy().round(4).tolist())
-    print("sample_seed_7:", flow.sample(2, seed=7).numpy()[:, :3].round(4).tolist())
+    print("log_prob:", flow.log_prob(rows).numpy().astype(float).round(4).tolist())
+    print("sample_seed_7:", flow.sample(2, seed=7).numpy()[:, :3].astype(float).round(4).tolist())
 
     model_dir = os.path.dirname(export_dir)
-    body = {"signature_name": "log_prob", "instances": rows[:2].round(4).tolist()}
+    body = {"signature_name": "log_prob", "instances": rows[:2].astype(float).round(3).tolist()}
     print(f"""
 Inspect:  saved_model_cli show --dir {export_dir} --all
 Serve:    docker run --rm -p 8501:8501 --mount type=bind,source={model_dir},target=/models/realnvp \\
