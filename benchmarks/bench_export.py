@@ -108,7 +108,8 @@ def main():
         "",
         f"Model: `tfflows.{model_name}`, {flow.count_params():,} parameters, trained {args.epochs} epochs on "
         f"digits_tabular ({fit_s:.1f} s). SavedModel size {size_mb:.1f} MiB. Device: {device}; "
-        f"TensorFlow {tf.__version__}, Python {platform.python_version()}.",
+        f"TensorFlow {tf.__version__}, Python {platform.python_version()}; 1-minute load average at the end "
+        f"{os.getloadavg()[0]:.1f} (a shared machine inflates every timing; compare ratios).",
         f"Command: `python benchmarks/bench_export.py --repeats {args.repeats} --epochs {args.epochs}`",
         "",
         "## From `Flow.export` to a loaded signature",

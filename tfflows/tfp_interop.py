@@ -86,11 +86,17 @@ class LayerBijector(tfb.Bijector):
     def _inverse_event_shape(self, output_shape):
         return self._event_shape(output_shape, self.layer.inverse_output_shape)
 
+    def _event_shape_tensor(self, shape, fn):
+        static = tf.get_static_value(shape)
+        if static is None:  # unknown until run time: the layer's shape map needs static shapes
+            return shape
+        return tf.constant(self._event_shape(static, fn).as_list(), tf.int32)
+
     def _forward_event_shape_tensor(self, input_shape):
-        return tf.constant(self._forward_event_shape(tf.get_static_value(input_shape)).as_list(), tf.int32)
+        return self._event_shape_tensor(input_shape, self.layer.compute_output_shape)
 
     def _inverse_event_shape_tensor(self, output_shape):
-        return tf.constant(self._inverse_event_shape(tf.get_static_value(output_shape)).as_list(), tf.int32)
+        return self._event_shape_tensor(output_shape, self.layer.inverse_output_shape)
 
     @classmethod
     def _parameter_properties(cls, dtype):
