@@ -60,13 +60,49 @@ class SameLoopCandidate(protocol.KerasFlowCandidate):
         )
 
 
-def density_candidates(config, zuko=False):
+class CompiledStepCandidate(protocol.KerasFlowCandidate):
+    """A tfflows flow trained by exactly the driver of the TFP peer: one
+    `tf.function(input_signature=...)` step (GradientTape, Keras Adam) per batch inside
+    `protocol.train_loop`. Isolates the model's own cost from Keras' per-call overhead."""
+
+    def fit(self, train, val, config):
+        import keras
+        import tensorflow as tf
+
+        keras.utils.set_random_seed(config.seed)
+        model = self.model = self._build(train.shape[-1])
+        model._ensure_built_for(train[:1])
+        model.transform.initialize_from_data(train[:256])
+        variables = model.trainable_variables
+        optimizer = keras.optimizers.Adam(config.learning_rate)
+        spec = tf.TensorSpec([None, train.shape[-1]], tf.float32)
+
+        @tf.function(input_signature=[spec], jit_compile=config.tfp_jit_compile)
+        def train_step(x):
+            with tf.GradientTape() as tape:
+                loss = -tf.reduce_mean(model(x, training=True))
+            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            return loss
+
+        @tf.function(input_signature=[spec])
+        def mean_nll(x):
+            return -tf.reduce_mean(model(x))
+
+        return protocol.train_loop(
+            step=lambda x: float(train_step(x)), val_nll=lambda x: float(mean_nll(x)),
+            get_state=model.get_weights, set_state=model.set_weights,
+            train=train, val=val, config=config,
+        )
+
+
+def density_candidates(config, zuko=False, only=None):
     import tfflows as tff
 
     size = dict(num_layers=config.num_layers, hidden_units=tuple(config.hidden_units))
     found = {
         "MAF": protocol.KerasFlowCandidate("MAF", lambda f: tff.MAF(f, **size)),
         "MAF (same loop)": SameLoopCandidate("MAF (same loop)", lambda f: tff.MAF(f, **size)),
+        "MAF (TFP's step)": CompiledStepCandidate("MAF (TFP's step)", lambda f: tff.MAF(f, **size)),
         "NSF": protocol.KerasFlowCandidate("NSF", lambda f: tff.NSF(f, bins=8, **size)),
         "NSF (coupling)": protocol.KerasFlowCandidate("NSF (coupling)",
                                                       lambda f: tff.NSF(f, bins=8, kind="coupling", **size)),
@@ -75,14 +111,16 @@ def density_candidates(config, zuko=False):
     if zuko and peers_zuko.available()[0]:
         zc = peers_zuko.candidates()
         found.update({"zuko MAF": zc["zuko MAF"], "zuko NSF": zc["zuko NSF"]})
+    if only:
+        found = {k: v for k, v in found.items() if k in only}
     return found
 
 
-def run_density(datasets, config, zuko):
+def run_density(datasets, config, zuko, only=None):
     results = []
     for dataset in datasets:
         data = protocol.load(dataset, config.seed)
-        for candidate in density_candidates(config, zuko).values():
+        for candidate in density_candidates(config, zuko, only).values():
             result = protocol.evaluate(candidate, dataset, config, data=data)
             results.append(result)
             protocol.print_result(result)
@@ -104,7 +142,7 @@ def run_sampling(features=64, n=2000, num_layers=5, hidden_units=(128, 128), rep
         flow._ensure_built()
         for var in flow.trainable_variables:  # non-trivial weights (speed does not depend on them)
             var.assign(rng.normal(scale=0.05, size=var.shape).astype(var.dtype))
-        decode = tf.function(lambda z, flow=flow: flow.transform.inverse(z))
+        decode = tf.function(_decoder(flow))
         z = flow._base_sample(n, 0)
         timings = {}
         for label, fn in (("eager Flow.sample", lambda: flow.sample(n, seed=1)), ("compiled decode", lambda: decode(z))):
@@ -117,7 +155,7 @@ def run_sampling(features=64, n=2000, num_layers=5, hidden_units=(128, 128), rep
             assert np.isfinite(out).all()
             timings[label] = n / best
         x = keras.ops.convert_to_numpy(flow.sample(n, seed=2))
-        log_prob = tf.function(lambda v, flow=flow: flow(v))
+        log_prob = tf.function(_density(flow))
         log_prob(x)
         start = time.perf_counter()
         log_prob(x).numpy()
@@ -125,6 +163,18 @@ def run_sampling(features=64, n=2000, num_layers=5, hidden_units=(128, 128), rep
         rows.append((name, timings))
         print(f"[sampling d={features}] {name}: " + ", ".join(f"{k} {v:,.0f}/s" for k, v in timings.items()), flush=True)
     return {"features": features, "n": n, "num_layers": num_layers, "hidden_units": list(hidden_units), "rows": rows}
+
+
+def _decoder(flow):
+    def decode(z):
+        return flow.transform.inverse(z)
+    return decode
+
+
+def _density(flow):
+    def log_prob(x):
+        return flow(x)
+    return log_prob
 
 
 def sampling_markdown(s):
@@ -175,21 +225,33 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=150)
     p.add_argument("--patience", type=int, default=15)
     p.add_argument("--zuko", action="store_true", help="add zuko's MAF and NSF as extra peers")
+    p.add_argument("--models", help="comma-separated subset of the density models, e.g. 'MAF,TFP MAF'")
+    p.add_argument("--batch-size", type=int, help="default: the protocol's")
     p.add_argument("--quick", action="store_true", help="small epoch caps everywhere (smoke run)")
     p.add_argument("--out", default=os.path.join(RESULTS, "autoregressive.md"))
     args = p.parse_args(argv)
     parts = [s.strip() for s in args.parts.split(",")]
     config = protocol.Config(epochs=15 if args.quick else args.epochs, patience=5 if args.quick else args.patience)
+    if args.batch_size:
+        config.batch_size = args.batch_size
+    only = [m.strip() for m in args.models.split(",")] if args.models else None
     command = "python benchmarks/bench_autoregressive.py " + " ".join(sys.argv[1:] if argv is None else argv)
     sections = []
     print("\n".join(protocol.machine_header()), flush=True)
     if "density" in parts:
         datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
-        results = run_density(datasets, config, args.zuko)
+        results = run_density(datasets, config, args.zuko, only)
         with open(args.out + ".density.json", "w") as f:
             json.dump([r.as_dict() for r in results], f, indent=1)
         sections.append(protocol.markdown_report(results, config, "TFP MAF", command=command,
                                                  title="Autoregressive and spline flows (issue 3)"))
+    elif os.path.exists(args.out + ".density.json"):  # keep the last density run's table
+        with open(args.out + ".density.json") as f:
+            results = [protocol.Result(**r) for r in json.load(f)]
+        sections.append(protocol.markdown_report(results, config, "TFP MAF", command=command,
+                                                 title="Autoregressive and spline flows (issue 3)")
+                        + "\n(Density table: from the last `--parts density` run, read back from "
+                        + os.path.basename(args.out) + ".density.json.)\n")
     else:
         sections.append(f"# Autoregressive and spline flows (issue 3)\n\nCommand: `{command}`\n\n"
                         + "\n".join(protocol.machine_header()) + "\n")

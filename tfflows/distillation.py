@@ -108,7 +108,8 @@ class Distiller(keras.Model):
         callbacks = list(callbacks or [])
         if not any(isinstance(c, StopOnNonFiniteLoss) for c in callbacks):
             callbacks.append(StopOnNonFiniteLoss())
-        return super().fit(x, epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size, callbacks=callbacks, **kwargs)
+        return super().fit(x, epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size,
+                           callbacks=callbacks, **kwargs)
 
     def kl_divergence(self, n=10000, context=None, batch_size=4096):
         """Monte Carlo estimate of KL(student || teacher) in nats over n samples, with its
