@@ -413,6 +413,8 @@ def machine_header():
 def _fmt(value, digits=2):
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
+    if abs(value) >= 1e6:
+        return f"{value:.2e}"
     if abs(value) >= 1000:
         return f"{value:,.0f}"
     if abs(value) >= 100:
@@ -461,14 +463,16 @@ def markdown_table(results, peer):
     return "\n".join(lines)
 
 
-def markdown_report(results, config, peer, command=None, title="tfflows benchmark run"):
+def markdown_report(results, config, peer, command=None, title="tfflows benchmark run", machine=None,
+                    started=None, extra=()):
     """The full Markdown page of one run: header (date, command, machine, versions,
-    protocol) and the tables."""
-    now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    header = [f"# {title} ({now})", ""]
+    protocol, `extra` lines) and the tables. Pass `machine` (from `machine_header()`)
+    and `started` captured when the run began, so the load average is the one at start."""
+    started = started or datetime.datetime.now()
+    header = [f"# {title} ({started.strftime('%Y-%m-%d %H:%M')})", ""]
     if command:
         header += [f"Command: `{command}`", ""]
-    header += machine_header()
+    header += list(machine or machine_header())
     header += [
         f"- Protocol: {config.describe()}.",
         "- Data: digits = scikit-learn `load_digits`, uniform dequantization + logit (64-D); breast_cancer = "
@@ -478,9 +482,10 @@ def markdown_report(results, config, peer, command=None, title="tfflows benchmar
         "Wall s: the whole fit, tracing and validation included. Samples/s: second call of `sample(n)`.",
         f"- Timings are shown with their ratio to **{peer}** measured in the same run. The machine is shared with "
         "other jobs, so absolute timings are not comparable across runs; only the ratios within this run mean anything.",
+        *extra,
         "",
     ]
-    return "\n".join(header) + markdown_table(results, peer)
+    return "\n".join(header) + "\n" + markdown_table(results, peer)
 
 
 def print_result(result, stream=sys.stdout):

@@ -15,7 +15,9 @@ import argparse
 import datetime
 import inspect
 import os
+import shlex
 import sys
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -153,8 +155,9 @@ def main(argv=None):
 
     stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H%M")
     out = args.out or os.path.join(RESULTS, f"run_{stamp}{'_quick' if args.quick else ''}.md")
-    command = "python benchmarks/run.py " + " ".join(sys.argv[1:]) if argv is None else "run.main(...)"
-    print("\n".join(protocol.machine_header()), flush=True)
+    command = shlex.join(["python", "benchmarks/run.py", *sys.argv[1:]]) if argv is None else "run.main(...)"
+    machine, started, t0 = protocol.machine_header(), datetime.datetime.now(), time.perf_counter()
+    print("\n".join(machine), flush=True)
     print(f"- Protocol: {config.describe()}", flush=True)
     for line in skipped:
         print(line, flush=True)
@@ -167,17 +170,17 @@ def main(argv=None):
             result = protocol.evaluate(candidate, dataset, config, data=data)
             results.append(result)
             protocol.print_result(result)
-            _write(out, results, config, args.peer, command, skipped)
-    report = _write(out, results, config, args.peer, command, skipped)
+            _write(out, results, config, args.peer, command, machine, started, skipped)
+    skipped.append(f"- Total run time: {(time.perf_counter() - t0) / 60:.1f} min")
+    report = _write(out, results, config, args.peer, command, machine, started, skipped)
     print("\n" + report)
     print(f"Written to {os.path.relpath(out)}")
     return results
 
 
-def _write(path, results, config, peer, command, skipped):
-    report = protocol.markdown_report(results, config, peer, command=command)
-    if skipped:
-        report = report.replace("\n### ", "\n" + "\n".join(skipped) + "\n\n### ", 1)
+def _write(path, results, config, peer, command, machine, started, extra):
+    report = protocol.markdown_report(results, config, peer, command=command, machine=machine,
+                                      started=started, extra=extra)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
         f.write(report)
