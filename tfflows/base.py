@@ -56,12 +56,21 @@ class Bijector(keras.layers.Layer):
     def forward_and_log_det(self, x, context=None, training=False):
         x = self._cast(x)
         self._ensure_built(x)
+        if x.shape[0] == 0:
+            return self._empty_result(x, self.compute_output_shape(x.shape))
         return self._forward_and_log_det(x, context=context, training=training)
 
     def inverse_and_log_det(self, y, context=None, training=False):
         y = self._cast(y)
         self._ensure_built(y)
+        if y.shape[0] == 0:
+            return self._empty_result(y, self.inverse_output_shape(y.shape))
         return self._inverse_and_log_det(y, context=context, training=training)
+
+    def _empty_result(self, x, out_shape):
+        """An empty batch maps to an empty batch (some kernels, e.g. convolutions, refuse it)."""
+        batch_ndims = len(x.shape) - self.event_ndims
+        return ops.zeros((0,) + tuple(out_shape[1:]), x.dtype), ops.zeros((0,) * batch_ndims, x.dtype)
 
     def forward(self, x, context=None):
         return self.forward_and_log_det(x, context)[0]
