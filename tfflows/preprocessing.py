@@ -119,8 +119,15 @@ class Logit(_WholeEvent):
               (= sum[log(1 - 2 alpha) + softplus(z) + softplus(-z)], used in the inverse)
 
     The squeeze keeps z finite at the edges y = 0 and y -> 1 (alpha = 0.05 in RealNVP
-    for CIFAR-10). The domain is -alpha / (1 - 2 alpha) < y < 1 + alpha / (1 - 2 alpha);
-    outside it the forward is NaN (the image presets check the data range first).
+    for CIFAR-10). The domain is -alpha / (1 - 2 alpha) < y < 1 + alpha / (1 - 2 alpha).
+    Numerics: p and 1 - p are computed separately (1 - p as (1 - alpha) - (1 - 2 alpha) y,
+    not by subtracting the rounded p from 1), and both are floored at the smallest normal
+    number of the dtype, so the forward is finite everywhere: on and beyond the edges of
+    the domain z saturates at +-log(1 / tiny) (+-87.3 in float32, +-708 in float64)
+    instead of becoming infinite or NaN (the image presets check the data range first).
+    The inverse is the sigmoid, finite for every z; its log-det uses the softplus forms.
+    In float32 the sigmoid rounds to its edge for |z| above about 17 (upper edge) or
+    19 (lower edge), so z cannot be recovered beyond that (RELIABILITY.md).
     """
 
     def __init__(self, alpha=0.05, **kwargs):
@@ -130,9 +137,11 @@ class Logit(_WholeEvent):
         self.alpha = float(alpha)
 
     def _forward_and_log_det(self, x, context=None, training=False):
-        p = self.alpha + (1.0 - 2.0 * self.alpha) * x
-        log_p, log_q = ops.log(p), ops.log1p(-p)
-        log_det = sum_event(math.log(1.0 - 2.0 * self.alpha) - log_p - log_q, self.event_ndims)
+        tiny = float(np.finfo(keras.backend.standardize_dtype(x.dtype)).tiny)
+        width = 1.0 - 2.0 * self.alpha
+        log_p = ops.log(ops.maximum(self.alpha + width * x, tiny))
+        log_q = ops.log(ops.maximum((1.0 - self.alpha) - width * x, tiny))
+        log_det = sum_event(math.log(width) - log_p - log_q, self.event_ndims)
         return log_p - log_q, log_det
 
     def _inverse_and_log_det(self, y, context=None, training=False):
