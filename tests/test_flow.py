@@ -126,8 +126,8 @@ def test_actnorm_is_initialized_from_the_first_batch():
 def test_batchnorm_uses_batch_statistics_in_training_only():
     rng = np.random.default_rng(0)
     x = (rng.normal(size=(1000, 2)) * 3.0 + 2.0).astype("float32")
-    flow = tff.Flow(tff.Chain([tff.BatchNorm(momentum=0.5), tff.AffineCoupling(hidden_units=(8,))]))
-    flow.fit(x, epochs=3, batch_size=100, verbose=0)
+    flow = tff.Flow(tff.Chain([tff.BatchNorm(momentum=0.9), tff.AffineCoupling(hidden_units=(8,))]))
+    flow.fit(x, epochs=5, batch_size=100, verbose=0)  # running averages over ~10 batches of 100
     layer = flow.transform.layers[0]
     np.testing.assert_allclose(np.asarray(layer.moving_mean), [2.0, 2.0], atol=0.4)
     np.testing.assert_allclose(np.asarray(flow.decode(flow.encode(x[:10]))), x[:10], atol=1e-4)

@@ -206,12 +206,27 @@ def test_tfp_distribution_base(kind, tmp_path):
     np.testing.assert_allclose(loaded.log_prob(x).numpy(), flow.log_prob(x).numpy(), rtol=1e-6)
 
 
-def test_raw_tfp_base_works_in_memory_but_is_not_saveable(tmp_path):
+def test_raw_tfp_base_is_wrapped_and_saved(tmp_path):
     base = tfd.Independent(tfd.StudentT(df=4.0, loc=tf.zeros(D), scale=tf.ones(D)), 1)
     flow = tff.Flow(tff.Chain([tff.AffineCoupling(hidden_units=(8,))]), base=base, event_shape=(D,))
+    assert isinstance(flow.base, tff.TFPDistribution)
     x = _tabular(np.random.default_rng(2), 8)
     z, log_det = flow.transform.forward_and_log_det(x)
     np.testing.assert_allclose(flow.log_prob(x).numpy(), (base.log_prob(z) + log_det).numpy(), rtol=1e-6)
     assert flow.sample(3, seed=1).shape == (3, D)
-    with pytest.raises(TypeError):
-        flow.save(str(tmp_path / "raw.keras"))
+    path = str(tmp_path / "raw.keras")
+    flow.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(loaded.log_prob(x).numpy(), flow.log_prob(x).numpy(), rtol=1e-6)
+
+
+def test_preset_keeps_a_custom_base_through_save(tmp_path):
+    base = tff.TFPDistribution(tfd.Independent(tfd.StudentT(df=3.0, loc=tf.zeros(D), scale=tf.ones(D)), 1))
+    for flow in (tff.RealNVP(D, num_layers=1, hidden_units=(8,), base=base),
+                 tff.NICE(D, num_layers=1, hidden_units=(8,), base=base)):
+        x = _tabular(np.random.default_rng(3), 5)
+        path = str(tmp_path / f"{flow.name}.keras")
+        flow.save(path)
+        loaded = keras.models.load_model(path)
+        assert isinstance(loaded.base, tff.TFPDistribution)
+        np.testing.assert_allclose(loaded.log_prob(x).numpy(), flow.log_prob(x).numpy(), rtol=1e-6)

@@ -34,7 +34,7 @@ class StandardNormal(BaseDistribution):
         return -0.5 * (ops.square(z) + LOG_2PI)
 
     def sample(self, n, event_shape, seed=None, dtype="float32"):
-        return keras.random.normal((int(n),) + tuple(event_shape), dtype=dtype, seed=seed)
+        return keras.random.normal((n,) + tuple(event_shape), dtype=dtype, seed=seed)
 
     def to_tfp(self, event_shape, dtype="float32"):
         from tensorflow_probability import distributions as tfd
@@ -52,7 +52,7 @@ class StandardLogistic(BaseDistribution):
 
     def sample(self, n, event_shape, seed=None, dtype="float32"):
         tiny = np.finfo(np.dtype(dtype)).tiny
-        u = keras.random.uniform((int(n),) + tuple(event_shape), minval=tiny, maxval=1.0, dtype=dtype, seed=seed)
+        u = keras.random.uniform((n,) + tuple(event_shape), minval=tiny, maxval=1.0, dtype=dtype, seed=seed)
         return ops.log(u) - ops.log1p(-u)
 
     def to_tfp(self, event_shape, dtype="float32"):

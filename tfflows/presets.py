@@ -21,10 +21,16 @@ class Preset(Flow):
         self._arguments = dict(arguments)
 
     def get_config(self):
-        return {"name": self.name, **self._arguments}
+        config = {"name": self.name, **self._arguments}
+        if "base" not in self._arguments and not isinstance(self.base, StandardNormal):
+            config["base"] = keras.saving.serialize_keras_object(self.base)  # a custom base object
+        return config
 
     @classmethod
     def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("base"), dict):
+            config["base"] = keras.saving.deserialize_keras_object(config["base"])
         return cls(**config)
 
 
@@ -62,9 +68,18 @@ class NICE(Preset):
             for i in range(num_layers)
         ]
         layers.append(Rescale(name="rescale"))
-        prior = StandardLogistic() if base == "logistic" else StandardNormal()
         arguments = dict(features=features, num_layers=num_layers, hidden_units=list(hidden_units),
-                         activation=activation, context_features=context_features, base=base)
+                         activation=activation, context_features=context_features)
+        if base == "logistic":
+            prior = StandardLogistic()
+        elif base == "normal":
+            prior = StandardNormal()
+        elif isinstance(base, str):
+            raise ValueError(f"NICE's base must be 'logistic', 'normal' or a distribution object; got {base!r}.")
+        else:
+            prior = base  # an object: saved by Preset.get_config
+        if isinstance(base, str):
+            arguments["base"] = base
         super().__init__(Chain(layers, name="chain"), base=prior, event_shape=(features,),
                          context_features=context_features, arguments=arguments, **kwargs)
 
