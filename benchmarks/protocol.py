@@ -46,7 +46,7 @@ class Config:
     hidden_units: tuple = (128, 128)
     seed: int = 0
     sample_count: int = 2000
-    jit_compile: object = "auto"  # passed to tfflows' model.compile; "auto" is Keras' default
+    jit_compile: object = None  # passed to tfflows' model.compile; None = tfflows' default (XLA on)
     tfp_jit_compile: bool = False  # the TFP peers' tf.function(jit_compile=...)
     threads: int = 0  # intra-op threads of every library (0: each library's default)
     max_train_seconds: float = 120.0  # per model and dataset; training stops at the first epoch end past it

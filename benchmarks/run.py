@@ -91,8 +91,9 @@ def parse(argv=None):
     p.add_argument("--max-train-seconds", type=float, help="training-time budget per model and dataset")
     p.add_argument("--hidden-units", help="comma-separated, e.g. 128,128")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--jit-compile", choices=("auto", "true", "false"), default="auto",
-                   help="tfflows model.compile(jit_compile=...); 'auto' is Keras' default")
+    p.add_argument("--jit-compile", choices=("default", "auto", "true", "false"), default="default",
+                   help="tfflows model.compile(jit_compile=...); 'default' is tfflows' own default "
+                        "(XLA on a single device), 'auto' is Keras' default")
     p.add_argument("--tfp-jit-compile", action="store_true", help="tf.function(jit_compile=True) for the TFP peers")
     p.add_argument("--threads", type=int, default=1,
                    help="threads per library (TF intra/inter-op, torch); 0 = library defaults (default 1: "
@@ -113,7 +114,7 @@ def make_config(args):
             setattr(config, field, value)
     if args.hidden_units:
         config.hidden_units = tuple(int(h) for h in args.hidden_units.split(","))
-    config.jit_compile = {"auto": "auto", "true": True, "false": False}[args.jit_compile]
+    config.jit_compile = {"default": None, "auto": "auto", "true": True, "false": False}[args.jit_compile]
     config.tfp_jit_compile = bool(args.tfp_jit_compile)
     config.threads = args.threads
     return config
