@@ -105,3 +105,12 @@ def test_info_reports_entropy_and_total_correlation(tmp_path, capsys):
     assert abs(result["total_correlation_nats"] - (-0.5 * np.log(1 - 0.8**2))) < 0.1
     exact_entropy = 0.5 * np.log(np.linalg.det(2 * np.pi * np.e * np.array([[1.0, 0.8], [0.8, 1.0]])))
     assert abs(result["entropy_nats"] - exact_entropy) < 0.1
+
+
+def test_images_need_an_image_model_and_tables_refuse_glow(tmp_path, capsys):
+    images = tmp_path / "images.npy"
+    np.save(images, np.random.default_rng(0).integers(0, 4, size=(20, 4, 4, 1)))
+    assert main(["fit", str(images), "--model", "maf"]) == 2
+    assert "--model realnvp or --model glow" in capsys.readouterr().err
+    assert main(["fit", "moons", "--model", "glow"]) == 2
+    assert "models images" in capsys.readouterr().err
