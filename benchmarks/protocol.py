@@ -46,7 +46,7 @@ class Config:
     hidden_units: tuple = (128, 128)
     seed: int = 0
     sample_count: int = 2000
-    jit_compile: object = None  # passed to tfflows' model.compile; None = tfflows' default (XLA on)
+    jit_compile: object = None  # passed to tfflows' model.compile; None = Keras' default ("auto")
     tfp_jit_compile: bool = False  # the TFP peers' tf.function(jit_compile=...)
     threads: int = 0  # intra-op threads of every library (0: each library's default)
     max_train_seconds: float = 120.0  # per model and dataset; training stops at the first epoch end past it
@@ -218,7 +218,8 @@ def train_keras_flow(model, train, val, config):
     """Train a tfflows `Flow` with its own `fit` under the protocol; returns a TrainLog."""
     import keras
 
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=config.jit_compile)
+    jit = {} if config.jit_compile is None else {"jit_compile": config.jit_compile}
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), **jit)
     timer = _epoch_timer()
     budget = _time_budget(config.max_train_seconds)
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)

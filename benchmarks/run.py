@@ -92,8 +92,8 @@ def parse(argv=None):
     p.add_argument("--hidden-units", help="comma-separated, e.g. 128,128")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jit-compile", choices=("default", "auto", "true", "false"), default="default",
-                   help="tfflows model.compile(jit_compile=...); 'default' is tfflows' own default "
-                        "(XLA on a single device), 'auto' is Keras' default")
+                   help="tfflows model.compile(jit_compile=...); 'default' leaves Keras' default "
+                        "(\"auto\": no XLA on a CPU-only machine)")
     p.add_argument("--tfp-jit-compile", action="store_true", help="tf.function(jit_compile=True) for the TFP peers")
     p.add_argument("--threads", type=int, default=1,
                    help="threads per library (TF intra/inter-op, torch); 0 = library defaults (default 1: "

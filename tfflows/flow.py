@@ -208,23 +208,6 @@ class Flow(keras.Model):
         return super().fit(x, batch_size=batch_size, epochs=epochs, callbacks=callbacks,
                            validation_data=validation_data, **kwargs)
 
-    def compile(self, optimizer="adam", jit_compile=None, **kwargs):
-        """As `keras.Model.compile`, but the loss is always the negative log-likelihood,
-        the optimizer defaults to Adam, and XLA compilation is on by default on a single
-        device (measured 1.3-1.5x faster train steps on CPU; see BENCHMARKS.md). Under a
-        multi-replica tf.distribute strategy the default is Keras's "auto"."""
-        if jit_compile is None:
-            strategy = getattr(self, "distribute_strategy", None)
-            replicas = strategy.num_replicas_in_sync if strategy is not None else 1
-            jit_compile = True if replicas == 1 else "auto"
-        super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
-
-    def compile_from_config(self, config):
-        config = keras.saving.deserialize_keras_object(config)
-        self.compile(**config)
-        if self.built and getattr(self, "optimizer", None) is not None:
-            self.optimizer.build(self.trainable_variables)
-
     def _strategy_scope(self):
         strategy = getattr(self, "distribute_strategy", None)  # TensorFlow backend only
         return strategy.scope() if strategy is not None else contextlib.nullcontext()
