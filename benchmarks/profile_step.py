@@ -3,9 +3,9 @@ RealNVP of the same size) at d=64, batch 256, with XLA (`jit_compile=True`) and 
 against the machine's matmul rate measured in the same run. Writes
 benchmarks/results/profile.md.
 
-    python benchmarks/profile_step.py                    # MAF, NSF, RealNVP (~4 min on 2 loaded cores)
-    python benchmarks/profile_step.py --models MAF --rounds 5
-    python benchmarks/profile_step.py --no-tf-profiler   # skip the op-level tf.profiler table
+    python benchmarks/profile_step.py                    # MAF, NSF, RealNVP; fit checks on MAF (~5 CPU-min)
+    python benchmarks/profile_step.py --fit-models MAF,NSF,RealNVP   # fit checks on all three (~7.5 CPU-min)
+    python benchmarks/profile_step.py --models MAF --rounds 5 --no-variants --no-tf-profiler
 
 Parts, each a separate `tf.function(jit_compile=J)` on the same model and batch:
   log_prob      forward only: `model(x)` (log p per row)
@@ -15,8 +15,8 @@ Parts, each a separate `tf.function(jit_compile=J)` on the same model and batch:
   fused step    fwd+bwd+apply in one function (what an ideal train step costs)
   Keras step    `model.train_on_batch(x)` of a model compiled with `jit_compile=J`
                 (Keras' own compiled train function + its per-call Python work)
-  Keras fit     steady-state seconds per step of `model.fit` (epochs 2-3 of 3, 16 full
-                batches per epoch, validation excluded)
+  `fit`         steady-state seconds per step of `model.fit` (epochs 2-3 of 3, 16 full
+                batches per epoch, validation excluded), for the models in --fit-models
 Timing: after warm-up, every part runs in blocks of ~`--block` seconds; the blocks of all
 parts are interleaved round-robin for `--rounds` rounds, and the median block is
 reported (interleaving keeps the ratios fair on a machine shared with other jobs).
@@ -336,13 +336,36 @@ def unstack_affine_params(model):
     full-size zero tensor). Patched on this model's layer instances only."""
     from keras import ops
 
-    from tfflows._math import soft_clamp
-
+    clamp = _current_clamp()
     for layer in model.transform.layers:
         if hasattr(layer, "_shift_and_log_scale") and hasattr(layer, "log_scale_clamp"):
             def split(params, layer=layer):
                 shift, raw = ops.unstack(params, 2, axis=-1)
-                return shift, soft_clamp(raw, layer.log_scale_clamp)
+                return shift, clamp(raw, layer.log_scale_clamp)
+
+            layer._shift_and_log_scale = split
+    return model
+
+
+def _current_clamp():
+    """The soft clamp tfflows' autoregressive layers use now (a module-local one since
+    commit c7b039c, `tfflows._math.soft_clamp` before)."""
+    from tfflows import _math, autoregressive
+
+    return getattr(autoregressive, "_soft_clamp", None) or _math.soft_clamp
+
+
+def tanh_clamp(model):
+    """Proposal C: the float32 path of the MAF clamp as `bound * ops.tanh(x / bound)` (one
+    native op) instead of the expm1/where formula of c7b039c, which is needed only for
+    float64 under JAX (keras.ops.tanh returns float32 there)."""
+    from keras import ops
+
+    for layer in model.transform.layers:
+        if hasattr(layer, "_shift_and_log_scale") and hasattr(layer, "log_scale_clamp"):
+            def split(params, layer=layer):
+                bound = layer.log_scale_clamp
+                return params[..., 0], bound * ops.tanh(params[..., 1] / bound)
 
             layer._shift_and_log_scale = split
     return model
@@ -361,6 +384,9 @@ def maf_with_orders(features, config):
     return tfflows.Flow(tfflows.Chain(layers, name="chain"), event_shape=(features,))
 
 
+VARIANTS = ("MAF as is", "A: unstack", "B: orders, no Reverse", "A+B", "C: tanh clamp")
+
+
 def register_variants(bench, config, features, x):
     """MAF as built now vs proposals A, B and A+B: fused step (both jit settings) and
     Keras `train_on_batch` with Keras' CPU default (jit_compile=False)."""
@@ -377,20 +403,25 @@ def register_variants(bench, config, features, x):
         model(x)
         if kind in ("A: unstack", "A+B"):
             unstack_affine_params(model)
+        if kind == "C: tanh clamp":
+            tanh_clamp(model)
         return model
 
-    for kind in ("MAF as is", "A: unstack", "B: orders, no Reverse", "A+B"):
-        model = build(kind)
+    def make_step(model):
         variables = model.trainable_variables
         optimizer = keras.optimizers.Adam(config.learning_rate)
         optimizer.build(variables)
 
-        def step(x, model=model, variables=variables, optimizer=optimizer):
+        def step(x):
             with tf.GradientTape() as tape:
                 loss = -ops.mean(model(x, training=True))
             optimizer.apply(tape.gradient(loss, variables), variables)
             return loss
 
+        return step
+
+    for kind in VARIANTS:
+        step = make_step(build(kind))
         for jit in (False, True):
             f = tf.function(step, jit_compile=jit)
             bench.add(("variant", kind, f"fused jit={jit}"), lambda f=f: f(x))
@@ -444,7 +475,9 @@ def main(argv=None):
     p.add_argument("--block", type=float, default=0.15, help="seconds per timing block")
     p.add_argument("--threads", type=int, default=1,
                    help="TF intra/inter-op threads (default 1, as benchmarks/run.py; 0 = TF default)")
-    p.add_argument("--no-fit", action="store_true", help="skip the model.fit throughput and retracing checks")
+    p.add_argument("--fit-models", default="MAF",
+                   help="models that also get the model.fit throughput and retracing checks (default MAF; "
+                        "'none' skips them)")
     p.add_argument("--no-tf-profiler", action="store_true", help="skip the op-level tf.profiler breakdown")
     p.add_argument("--no-variants", action="store_true", help="skip the measured MAF proposals")
     p.add_argument("--out", default=os.path.join(RESULTS, "profile.md"))
@@ -486,8 +519,9 @@ def main(argv=None):
     bench.run(args.rounds)
 
     fits = {}
-    if not args.no_fit:
-        for name in names:
+    fit_names = [n.strip() for n in args.fit_models.split(",") if n.strip() in names]
+    if fit_names:
+        for name in fit_names:
             for jit in (False, True):
                 say(f"fit checks {name} jit={jit}")
                 fits[(name, jit)] = fit_checks(name, config, features, data, batch, jit)
@@ -636,10 +670,12 @@ def render(args, command, names, batch, bench, shapes_by_model, params, mm_flops
                   "A: `_AffineTransformer._shift_and_log_scale` takes `ops.unstack(params, 2, axis=-1)` instead of "
                   "`params[..., 0]`, `params[..., 1]` (patched on the instances here; log p identical: max "
                   f"|Δ log p| = {variants_check:.1e} with random weights). B: alternate the MADE order "
-                  "(\"given\"/\"reversed\") instead of `Reverse` layers between MAF layers.", "",
+                  "(\"given\"/\"reversed\") instead of `Reverse` layers between MAF layers. "
+                  "C: the clamp as `bound * ops.tanh(x / bound)` (float32 path) instead of the expm1/where form "
+                  "of commit c7b039c.", "",
                   "| variant | fused, jit=False | fused, jit=True | Keras step, jit=False | speed-up of Keras step |",
                   "|---|---:|---:|---:|---:|"]
-        for kind in ("MAF as is", "A: unstack", "B: orders, no Reverse", "A+B"):
+        for kind in VARIANTS:
             f0 = bench.cpu(("variant", kind, "fused jit=False"))
             f1 = bench.cpu(("variant", kind, "fused jit=True"))
             k0 = bench.cpu(("variant", kind, "Keras step jit=False"))
