@@ -43,12 +43,47 @@ def _gather(values, index):
     return ops.take_along_axis(values, index[..., None], axis=-1)[..., 0]
 
 
+def _bin_position(u, v, s, d_lo, d_hi):
+    """Inside a bin inverted: the root xi in [0, 1] of a xi^2 + b xi + c = 0.
+
+    u = y - y_k >= 0 and v = y_(k+1) - y >= 0 are the distances to the bin's two knots
+    (u + v = h), s = h / w the bin slope, d_lo, d_hi the knot derivatives. Written with u
+    and v instead of Durkan et al.'s  a = h (s - d_k) + u delta,  b = h d_k - u delta  (the
+    same numbers when u + v = h), so that no two large equal terms cancel when the knot
+    derivatives are far above the slope:
+        a = u d_hi - v d_lo + s (v - u),   b = v d_lo - u d_hi + 2 s u,   c = -s u.
+    The coefficients are divided by max(|a|, |b|, |c|) (roots unchanged; b^2 cannot
+    overflow), then xi = 2c / (-b - sqrt(disc)) for b >= 0 (Durkan et al.'s form) and
+    xi = (-b + sqrt(disc)) / (2a) for b < 0, where the first form would subtract nearly
+    equal numbers and where a > s h > 0. Untaken branches see safe values, so no Inf/NaN
+    reaches the value or the gradient. Swapping (u, d_lo) with (v, d_hi) gives 1 - xi.
+    """
+    a = u * d_hi - v * d_lo + s * (v - u)
+    b = v * d_lo - u * d_hi + 2.0 * s * u
+    c = -s * u
+    scale = ops.maximum(ops.maximum(ops.abs(a), ops.abs(b)), ops.abs(c))
+    scale = ops.where(scale > 0, scale, ops.ones_like(scale))
+    a, b, c = a / scale, b / scale, c / scale
+    tiny = 1e-30  # a float32 normal far below any reachable discriminant (>= b^2 ~ 1)
+    root = ops.sqrt(ops.maximum(b * b - 4.0 * a * c, tiny))
+    positive = b >= 0
+    minus_one = -ops.ones_like(b)
+    first = (2.0 * c) / ops.where(positive, -b - root, minus_one)
+    second = (-b + root) / ops.where(positive, minus_one, 2.0 * a)
+    return ops.where(positive, first, second)
+
+
 def rational_quadratic_spline(x, params, bound=3.0, inverse=False):
     """Elementwise monotone RQ spline on [-bound, bound], identity outside.
 
     x: (..., ) values; params: (..., 3K - 1) unconstrained parameters per value, laid out
     [widths (K), heights (K), interior derivatives (K - 1)]. Returns (y, log|dy/dx|)
     elementwise; with inverse=True, (x, log|dx/dy|) for x the input treated as y.
+
+    Numerics: the position in the bin is carried as the pair (xi, eta = 1 - xi), each
+    computed from its own nearest knot, and every formula is written with sums of positive
+    terms only, so the map, its inverse and the log-derivative stay accurate at both ends
+    of a bin even when knot derivatives and bin slopes differ by many orders of magnitude.
     """
     bins = (params.shape[-1] + 1) // 3
     widths_raw, heights_raw, derivs_raw = params[..., :bins], params[..., bins:2 * bins], params[..., 2 * bins:]
@@ -62,28 +97,29 @@ def rational_quadratic_spline(x, params, bound=3.0, inverse=False):
     knots = knots_y if inverse else knots_x
     index = ops.sum(ops.cast(xc[..., None] >= knots[..., 1:-1], "int32"), axis=-1)
 
-    x_k, w_k = _gather(knots_x[..., :-1], index), _gather(widths, index)
-    y_k, h_k = _gather(knots_y[..., :-1], index), _gather(heights, index)
+    x_k, x_k1, w_k = _gather(knots_x[..., :-1], index), _gather(knots_x[..., 1:], index), _gather(widths, index)
+    y_k, y_k1, h_k = _gather(knots_y[..., :-1], index), _gather(knots_y[..., 1:], index), _gather(heights, index)
     d_k, d_k1 = _gather(derivs[..., :-1], index), _gather(derivs[..., 1:], index)
     s_k = h_k / w_k
-    delta = d_k1 + d_k - 2.0 * s_k
 
+    zero = ops.zeros_like(xc)
     if inverse:
-        dy = xc - y_k
-        a = h_k * (s_k - d_k) + dy * delta
-        b = h_k * d_k - dy * delta
-        c = -s_k * dy
-        disc = ops.maximum(b * b - 4.0 * a * c, 0.0)
-        xi = (2.0 * c) / (-b - ops.sqrt(disc))
-        out = xi * w_k + x_k
+        u, v = ops.maximum(xc - y_k, zero), ops.maximum(y_k1 - xc, zero)
+        xi = _bin_position(u, v, s_k, d_k, d_k1)
+        eta = _bin_position(v, u, s_k, d_k1, d_k)
+        out = ops.where(xi <= eta, x_k + xi * w_k, x_k1 - eta * w_k)
     else:
-        xi = (xc - x_k) / w_k
-        out = y_k + h_k * (s_k * xi * xi + d_k * xi * (1.0 - xi)) / (s_k + delta * xi * (1.0 - xi))
+        xi = ops.maximum((xc - x_k) / w_k, zero)
+        eta = ops.maximum((x_k1 - xc) / w_k, zero)
 
-    xi_1m = xi * (1.0 - xi)
-    denominator = s_k + delta * xi_1m
-    numerator = s_k * s_k * (d_k1 * xi * xi + 2.0 * s_k * xi_1m + d_k * (1.0 - xi) * (1.0 - xi))
-    log_deriv = ops.log(numerator) - 2.0 * ops.log(denominator)
+    xi_eta = xi * eta
+    denominator = s_k * (xi * xi + eta * eta) + (d_k + d_k1) * xi_eta  # = s + delta xi (1 - xi)
+    if not inverse:
+        rise = y_k + h_k * (s_k * xi * xi + d_k * xi_eta) / denominator
+        fall = y_k1 - h_k * (s_k * eta * eta + d_k1 * xi_eta) / denominator
+        out = ops.where(xi <= eta, rise, fall)
+    numerator = d_k1 * xi * xi + 2.0 * s_k * xi_eta + d_k * eta * eta
+    log_deriv = 2.0 * ops.log(s_k) + ops.log(numerator) - 2.0 * ops.log(denominator)
     if inverse:
         log_deriv = -log_deriv
     return ops.where(inside, out, x), ops.where(inside, log_deriv, ops.zeros_like(log_deriv))
