@@ -27,7 +27,7 @@ import numpy as np
 from keras import ops
 from scipy import special
 
-from tfflows._clamp import soft_clamp
+from tfflows._math import soft_clamp
 from tfflows._math import LOG_2PI
 from tfflows.base import Bijector
 

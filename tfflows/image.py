@@ -9,7 +9,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from tfflows._clamp import soft_clamp
+from tfflows._math import soft_clamp
 from tfflows.base import Bijector
 from tfflows.conv_conditioners import ConvResNet
 from tfflows.linear import LULinear

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from tfflows._clamp import soft_clamp
+from tfflows._math import soft_clamp
 from tfflows.base import Bijector
 
 
