@@ -17,25 +17,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from tfflows._math import soft_clamp
 from tfflows.base import Bijector
 from tfflows.made import MADE
-
-
-def _soft_clamp(x, bound):
-    """bound * tanh(x / bound), computed in x's dtype on every backend.
-
-    `keras.ops.tanh` on the JAX backend returns float32 for a float64 input (Keras 3.15
-    promotes with a weak Python float to floatx), which would put a float32 computation
-    inside a float64 layer. Here tanh(t) = expm1(2t) / (expm1(2t) + 2) for t <= 0 and
-    -expm1(-2t) / (expm1(-2t) + 2) for t > 0: accurate to rounding (also near 0),
-    overflow-free, the right gradient everywhere (1 at 0), and the input's dtype.
-    """
-    t = x / bound
-    positive = t > 0
-    zero = ops.zeros_like(t)
-    a = ops.expm1(2.0 * ops.where(positive, zero, t))
-    b = ops.expm1(-2.0 * ops.where(positive, t, zero))
-    return bound * ops.where(positive, -b / (b + 2.0), a / (a + 2.0))
 
 
 class Autoregressive(Bijector):
@@ -99,7 +83,7 @@ class _AffineTransformer:
     params_per_feature = 2
 
     def _shift_and_log_scale(self, params):
-        return params[..., 0], _soft_clamp(params[..., 1], self.log_scale_clamp)
+        return params[..., 0], soft_clamp(params[..., 1], self.log_scale_clamp)
 
     def _transform(self, u, params):
         shift, log_scale = self._shift_and_log_scale(params)
