@@ -19,6 +19,7 @@ D = 4  # tabular test dimension
 CTX = 3  # context size of conditional variants
 
 # name -> (constructor(dtype), input shape without batch, context features)
+# The abstract bases Coupling and Autoregressive are covered through every subclass below.
 REGISTRY = {
     # --- composition -----------------------------------------------------------------
     "Chain": (lambda dt: tff.Chain([tff.AffineCoupling(dtype=dt), tff.Permute(seed=1, dtype=dt),
