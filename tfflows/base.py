@@ -108,6 +108,19 @@ class Bijector(keras.layers.Layer):
         return to_tfp_bijector(self)
 
 
+class FittedOnce:
+    """Mixin for layers fitted from data without gradients (`fit_from_data(x)`) that keep
+    an `initialized` flag weight: `initialize_from_data` fits them once, so `Flow.fit`
+    does not refit a loaded or already fitted layer. Put it before the Bijector base."""
+
+    def initialize_from_data(self, x, context=None):
+        x = self._cast(x)
+        self._ensure_built(x)
+        if float(ops.convert_to_numpy(self.initialized)) > 0:
+            return
+        self.fit_from_data(x)
+
+
 def _serialize_layers(layers):
     return [keras.saving.serialize_keras_object(layer) for layer in layers]
 

@@ -29,7 +29,7 @@ from scipy import special
 
 from tfflows._math import soft_clamp
 from tfflows._math import LOG_2PI
-from tfflows.base import Bijector
+from tfflows.base import Bijector, FittedOnce
 
 _SQRT2 = float(np.sqrt(2.0))
 _ASYMPTOTIC = -20.0  # below this, log Phi uses its asymptotic series (erfc underflows later)
@@ -221,7 +221,7 @@ def _logistic_mixture_em(x, k, bandwidth, iterations=30):
 
 
 @keras.saving.register_keras_serializable(package="tfflows")
-class MarginalGaussianization(Bijector):
+class MarginalGaussianization(FittedOnce, Bijector):
     """Per-feature Gaussianization y_i = Phi^-1(F_i(x_i)) (Chen & Gopinath 2000).
 
     forward:  y = Phi^-1(F(x))          log_det = sum_i log f_i(x_i) - log phi(y_i)
@@ -288,13 +288,6 @@ class MarginalGaussianization(Bijector):
         self.initialized = self.add_weight(shape=(), initializer="zeros", trainable=False, name="initialized")
 
     # ----- fitting -------------------------------------------------------------------------
-    def initialize_from_data(self, x, context=None):
-        x = self._cast(x)
-        self._ensure_built(x)
-        if float(ops.convert_to_numpy(self.initialized)) > 0:
-            return
-        self.fit_from_data(x)
-
     def fit_from_data(self, x):
         """Fit the marginal CDFs to the rows of x (N, d); returns self."""
         x = np.asarray(ops.convert_to_numpy(x), dtype="float64").reshape(-1, int(np.shape(x)[-1]))

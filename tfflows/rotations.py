@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from tfflows.base import Bijector
+from tfflows.base import Bijector, FittedOnce
 
 
 def householder_vectors(matrix):
@@ -136,7 +136,7 @@ class Householder(Bijector):
 
 
 @keras.saving.register_keras_serializable(package="tfflows")
-class Rotation(Householder):
+class Rotation(FittedOnce, Householder):
     """A fixed orthogonal map fitted from data (Laparra, Camps-Valls & Malo 2011, RBIG).
 
     forward:  y = x M,   inverse:  x = y M^T,   log_det = 0, M orthogonal, not trained.
@@ -163,13 +163,6 @@ class Rotation(Householder):
         if self.kind == "random":
             return householder_vectors(random_orthogonal(d, self.seed))
         return np.zeros((k, d))  # identity until fitted
-
-    def initialize_from_data(self, x, context=None):
-        x = self._cast(x)
-        self._ensure_built(x)
-        if float(ops.convert_to_numpy(self.initialized)) > 0:
-            return
-        self.fit_from_data(x)
 
     def fit_from_data(self, x):
         """Fit the rotation to the rows of x (N, d); returns self."""
