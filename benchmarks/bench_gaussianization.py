@@ -24,13 +24,12 @@ import numpy as np  # noqa: E402
 import protocol  # noqa: E402
 
 
-class RBIGCandidate(protocol.Candidate):
-    name = "RBIG (greedy)"
-    library = "tfflows"
+class RBIGCandidate(protocol.KerasFlowCandidate):
+    """Greedy RBIG, logged per block (evaluation methods shared with every tfflows flow)."""
 
     def __init__(self, **options):
+        super().__init__("RBIG (greedy)", build=None)
         self.options = options
-        self.model = None
 
     def fit(self, train, val, config):
         import keras
@@ -49,15 +48,6 @@ class RBIGCandidate(protocol.Candidate):
         log.best_epoch = self.model.num_blocks
         log.note = f"{self.model.num_blocks} blocks kept of {len(history['train_nll'])} fitted; 'epochs' = blocks"
         return log
-
-    def log_prob(self, x):
-        return np.asarray(self.model.log_prob(x))
-
-    def sample(self, n):
-        return np.asarray(self.model.sample(n, seed=0))
-
-    def count_params(self):
-        return int(self.model.count_params())
 
 
 class GaussianizationFlowCandidate(protocol.KerasFlowCandidate):
