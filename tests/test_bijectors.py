@@ -64,6 +64,7 @@ REGISTRY = {
     "Rotation-pca": (lambda dt: tff.Rotation(kind="pca", dtype=dt), (D,), 0),
     "Rotation-random": (lambda dt: tff.Rotation(kind="random", seed=2, dtype=dt), (D,), 0),
     "Rotation-ica": (lambda dt: tff.Rotation(kind="ica", seed=2, dtype=dt), (D,), 0),
+    "Rotation-max_sliced_wasserstein": (lambda dt: tff.Rotation(kind="max_sliced_wasserstein", num_directions=2, seed=2, dtype=dt), (D,), 0),
     "Householder": (lambda dt: tff.Householder(num_reflections=2, seed=1, dtype=dt), (D,), 0),
     "Householder-full": (lambda dt: tff.Householder(dtype=dt), (D,), 0),
     # --- TFP-wrapped bijectors (issue 5) ------------------------------------------------

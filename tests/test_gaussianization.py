@@ -11,7 +11,8 @@ from scipy import special
 import tfflows as tff
 from tests.helpers import jacobian_log_det
 from tfflows.gaussianization import log_ndtr, ndtri_from_logs
-from tfflows.rotations import householder_vectors, random_orthogonal
+from tfflows.rotations import (householder_vectors, max_sliced_wasserstein_rotation, random_orthogonal,
+                               signed_householder_vectors)
 
 
 def _np(x):
@@ -199,6 +200,50 @@ def test_rotation_kinds():
         m = _np(layer.matrix())
         np.testing.assert_allclose(m @ m.T, np.eye(3), atol=1e-10)
         np.testing.assert_allclose(_np(layer.inverse(layer.forward(x))), x, atol=1e-10)
+
+
+@pytest.mark.parametrize("d", [1, 2, 7, 40])
+def test_signed_householder_vectors_are_well_conditioned(d):
+    q = random_orthogonal(d, seed=d)
+    for matrix in (q, np.eye(d), -np.eye(d)):
+        vectors, signs = signed_householder_vectors(matrix)
+        assert np.all(np.sum(vectors**2, axis=1) >= 2.0 - 1e-9)  # never near v = 0
+        layer = tff.Householder(dtype="float64")
+        layer.build((None, d))
+        layer.vectors.assign(vectors)
+        np.testing.assert_allclose(_np(layer.matrix()) * signs, matrix, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["spline", "logistic"])
+def test_mirror_gives_minus_the_map_at_minus_x(method):
+    x = _data(seed=4)
+    layer = tff.MarginalGaussianization(method=method, num_knots=10, num_components=4, dtype="float64")
+    layer.fit_from_data(x)
+    probe = np.concatenate([x[:50], [[-30.0, 0.0, 40.0]]])
+    y, log_det = (_np(v) for v in layer.forward_and_log_det(probe))
+    mask = np.array([True, False, True])
+    layer.mirror(mask)
+    sign = np.where(mask, -1.0, 1.0)
+    y_m, log_det_m = (_np(v) for v in layer.forward_and_log_det(probe * sign))
+    np.testing.assert_allclose(y_m, y * sign, atol=1e-9)
+    np.testing.assert_allclose(log_det_m, log_det, atol=1e-9)
+
+
+def test_max_sliced_wasserstein_finds_the_non_gaussian_direction():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(2000, 6))
+    z[:, 0] = rng.choice([-1.5, 1.5], 2000) + 0.3 * rng.normal(size=2000)
+    z[:, 0] /= z[:, 0].std()  # bimodal, unit variance: invisible to PCA
+    mixing = random_orthogonal(6, seed=3)
+    x = z @ mixing.T
+    for seed in range(3):
+        m = max_sliced_wasserstein_rotation(x, num_directions=1, seed=seed)
+        np.testing.assert_allclose(m.T @ m, np.eye(6), atol=1e-10)
+        assert abs(m[:, 0] @ mixing[:, 0]) > 0.99
+    layer = tff.Rotation(kind="max_sliced_wasserstein", num_directions=2, seed=1, dtype="float64").fit_from_data(x)
+    assert not layer.trainable_weights and layer.get_config()["num_directions"] == 2
+    assert np.max(np.abs(_np(layer.matrix())[:, :2].T @ mixing[:, 0])) > 0.99
+    np.testing.assert_allclose(_np(layer.inverse(layer.forward(x))), x, atol=1e-10)
 
 
 def test_layers_survive_a_keras_save(tmp_path):

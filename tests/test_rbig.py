@@ -121,3 +121,28 @@ def test_gaussianization_flow_starts_exactly_at_the_validated_rbig_depth():
     depth = int(np.argmin(rbig.greedy_history["val_nll"][:12])) + 1
     np.testing.assert_allclose(-np.mean(np.asarray(model.log_prob(val))), rbig.greedy_history["val_nll"][depth - 1],
                                rtol=1e-4)
+
+
+@pytest.mark.parametrize("rotation", ["pca", "max_sliced_wasserstein"])
+def test_gaussianization_flow_starts_exactly_at_rbig(rotation):
+    x, val = _moons(800), _moons(300, seed=4)
+    rbig = tff.RBIG(2, rotation=rotation).fit_greedy(x, validation_data=val, max_blocks=12, verbose=0)
+    model = tff.GaussianizationFlow(2, rotation=rotation).initialize_greedy(x, validation_data=val, max_blocks=12)
+    assert model.num_blocks == rbig.num_blocks and model.trainable_weights
+    probe = np.concatenate([val, [[40.0, -50.0]]]).astype("float32")
+    np.testing.assert_allclose(np.asarray(model.log_prob(probe)), np.asarray(rbig.log_prob(probe)),
+                               rtol=1e-4, atol=2e-4)
+    householder = model.transform.layers[1]
+    assert np.min(np.sum(np.square(np.asarray(householder.vectors)), axis=1)) > 1.9  # well-conditioned
+
+
+def test_gaussianization_fine_tuning_never_ends_worse_on_validation():
+    x, val = _moons(600), _moons(200, seed=5)
+    model = tff.GaussianizationFlow(2, num_knots=8)
+    model.initialize_greedy(x, validation_data=val, max_blocks=3, patience=1)
+    start = -np.mean(np.asarray(model.log_prob(val)))
+    # A step far too large: every epoch ends worse than the start, which is kept.
+    model.compile(optimizer=keras.optimizers.Adam(0.3), run_eagerly=True)  # 4 steps: no tracing
+    history = model.fit(x, validation_data=val, batch_size=300, epochs=2, verbose=0)
+    assert min(history.history["val_loss"]) > start + 0.01  # every epoch was worse
+    assert -np.mean(np.asarray(model.log_prob(val))) <= start + 1e-4

@@ -35,6 +35,10 @@ _SQRT2 = float(np.sqrt(2.0))
 _ASYMPTOTIC = -20.0  # below this, log Phi uses its asymptotic series (erfc underflows later)
 
 
+def _numpy(x):
+    return np.asarray(ops.convert_to_numpy(x))
+
+
 # ----- log-space normal CDF and its inverse (float64, keras.ops) -------------------------
 def _log_mills_lower(y):
     """log Phi(y) - log phi(y) (log of the Mills ratio at -y), finite for every finite y:
@@ -319,6 +323,23 @@ class MarginalGaussianization(FittedOnce, Bijector):
             gaps.assign(np.full((d, k - 1), _inverse_softplus(gap), gaps.dtype))
         self.log_slopes.assign(np.zeros((d, k), self.log_slopes.dtype))
         self.initialized.assign(1.0)
+        return self
+
+    def mirror(self, mask):
+        """Replace the map s_i of each feature with mask_i True by -s_i(-x), also increasing,
+        with the same log-slopes at mirrored points (used to move sign flips through a
+        flow exactly). Returns self."""
+        mask = np.asarray(mask, dtype=bool)
+        if self.method == "spline":
+            x_end = _numpy(self._knots("float64")[0])[:, -1]
+            y_end = _numpy(self._knots("float64")[1])[:, -1]
+            for start, gaps, end in ((self.x_start, self.x_gaps, x_end), (self.y_start, self.y_gaps, y_end)):
+                start.assign(np.where(mask, -end, _numpy(start)).astype(start.dtype))
+                gaps.assign(np.where(mask[:, None], _numpy(gaps)[:, ::-1], _numpy(gaps)).astype(gaps.dtype))
+            slopes = _numpy(self.log_slopes)
+            self.log_slopes.assign(np.where(mask[:, None], slopes[:, ::-1], slopes).astype(slopes.dtype))
+        else:  # 1 - F(-x) = sum_k w_k sigmoid((x + mu_k) / s_k)
+            self.loc.assign(np.where(mask[:, None], -_numpy(self.loc), _numpy(self.loc)).astype(self.loc.dtype))
         return self
 
     # ----- spline --------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from tfflows import validation
 from tfflows.base import Chain
 from tfflows.gaussianization import MarginalGaussianization
 from tfflows.presets import Preset
-from tfflows.rotations import Householder, Rotation, pca_rotation
+from tfflows.rotations import Householder, Rotation, signed_householder_vectors
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -31,109 +31,71 @@ def _numpy(x):
     return np.asarray(ops.convert_to_numpy(x))
 
 
-@keras.saving.register_keras_serializable(package="tfflows")
-class RBIG(Preset):
-    """Rotation-Based Iterative Gaussianization (Laparra, Camps-Valls & Malo 2011;
-    Chen & Gopinath 2000), fitted greedily without gradients by `fit_greedy`.
-
-    Block k: x -> Rotation_k(MarginalGaussianization_k(x)); both fitted on the output of
-    the previous blocks. log p(x) = log N(z; 0, I) + sum_k sum_i log s_ki'(.), exact.
-
-    Args:
-        features: data dimension.
-        num_blocks: number of blocks (set by `fit_greedy`; only give it to rebuild a
-            fitted architecture, as `load_model` does).
-        rotation: "pca" (default), "random" or "ica" (see `Rotation`).
-        num_knots, bandwidth, shrinkage: of each `MarginalGaussianization` (spline);
-            `shrinkage` in [0, 1) blends every marginal map toward the affine
-            standardization, the regularization that helps on small data.
-        seed: seeds the random / ICA rotations.
-    """
-
-    def __init__(self, features, num_blocks=0, rotation="pca", num_knots=32, bandwidth=1.0, shrinkage=0.2,
-                 seed=0, **kwargs):
-        features = int(features)
-        self._block_args = dict(rotation=rotation, num_knots=int(num_knots), bandwidth=float(bandwidth),
-                                shrinkage=float(shrinkage), seed=int(seed))
-        arguments = dict(features=features, num_blocks=int(num_blocks), **self._block_args)
-        layers = [layer for i in range(int(num_blocks)) for layer in self._block(i)]
-        super().__init__(Chain(layers, name="chain"), event_shape=(features,), arguments=arguments, **kwargs)
-
-    def _block(self, i):
-        a = self._block_args
-        return [MarginalGaussianization(method="spline", num_knots=a["num_knots"], bandwidth=a["bandwidth"],
-                                        shrinkage=a["shrinkage"], name=f"marginal_{i}"),
-                Rotation(kind=a["rotation"], seed=a["seed"] + i, name=f"rotation_{i}")]
-
-    @property
-    def num_blocks(self):
-        return self._arguments["num_blocks"]
-
-    def fit_greedy(self, x, validation_data=None, max_blocks=100, tol=1e-3, patience=5, verbose=1):
-        """Add blocks one at a time, each fitted on the data transformed by the previous ones.
-
-        Stops when the gain in training log-likelihood per row (the reduction of the
-        total correlation achieved by the previous rotation, in nats) stays below `tol`
-        for `patience` blocks, or, with `validation_data`, when the validation
-        log-likelihood has not improved for `patience` blocks; the best depth is kept.
-        Shows a progress bar when `verbose`. Returns self (a fitted `Flow`); the
-        per-block record is in `self.greedy_history`.
-        """
-        x = validation.check_array(x, self.event_shape, "training data", finite=True)
-        val = None
-        if validation_data is not None:
-            val = validation.check_array(validation_data, self.event_shape, "validation_data", finite=True)
-        n = len(x)
-        # Training and validation rows travel together through each new block; the
-        # layers are fitted on the training rows only.
-        rows = x if val is None else np.concatenate([x, val], axis=0)
-        h = ops.convert_to_tensor(rows, self.compute_dtype)
-        log_det = np.zeros(len(rows))
-        train_nll = _gaussian_nll(rows[:n], log_det[:n])[0]
-        history = {"train_nll": [], "val_nll": [], "tc_reduction": [], "seconds": []}
-        layers, best_depth, best_val, wait_val, wait_tol = [], 0, math.inf, 0, 0
-        bar = keras.utils.Progbar(max_blocks, unit_name="block",
-                                  stateful_metrics=["train_nll", "gain", "val_nll"]) if verbose else None
-        start = time.perf_counter()
-        for i in range(max_blocks):
-            block = self._block(i)
-            for layer in block:
-                layer.build((None,) + self.event_shape)
-                layer.fit_from_data(h[:n])
-                h, ld = layer.forward_and_log_det(h)
-                log_det += _numpy(ld)
-            layers += block
-            z = _numpy(h)
-            new_nll = _gaussian_nll(z[:n], log_det[:n])[0]
-            gain, train_nll = train_nll - new_nll, new_nll
-            history["train_nll"].append(train_nll)
-            history["tc_reduction"].append(gain)
-            history["seconds"].append(time.perf_counter() - start)
-            values = [("train_nll", train_nll), ("gain", gain)]
-            wait_tol = wait_tol + 1 if gain < tol else 0
-            if val is not None:
-                val_nll = _gaussian_nll(z[n:], log_det[n:])[0]
-                history["val_nll"].append(val_nll)
-                values.append(("val_nll", val_nll))
-                if val_nll < best_val:
-                    best_val, best_depth, wait_val = val_nll, i + 1, 0
-                else:
-                    wait_val += 1
+def _greedy_blocks(make_block, x, val, max_blocks, tol, patience, verbose, dtype):
+    """Fit blocks (lists of layers with `fit_from_data`) one at a time on the data
+    transformed by the previous ones. Returns (layers of every fitted block, the depth to
+    keep, the per-block history); see `RBIG.fit_greedy` for the stopping rule."""
+    n = len(x)
+    # Training and validation rows travel together through each new block; the layers
+    # are fitted on the training rows only.
+    rows = x if val is None else np.concatenate([x, val], axis=0)
+    h = ops.convert_to_tensor(rows, dtype)
+    log_det = np.zeros(len(rows))
+    train_nll = _gaussian_nll(rows[:n], log_det[:n])[0]
+    history = {"train_nll": [], "val_nll": [], "tc_reduction": [], "seconds": []}
+    blocks, best_depth, best_val, wait_val, wait_tol = [], 0, math.inf, 0, 0
+    bar = keras.utils.Progbar(max_blocks, unit_name="block",
+                              stateful_metrics=["train_nll", "gain", "val_nll"]) if verbose else None
+    start = time.perf_counter()
+    for i in range(max_blocks):
+        block = make_block(i)
+        for layer in block:
+            layer.build((None, x.shape[1]))
+            layer.fit_from_data(h[:n])
+            h, ld = layer.forward_and_log_det(h)
+            log_det += _numpy(ld)
+        blocks.append(block)
+        z = _numpy(h)
+        new_nll = _gaussian_nll(z[:n], log_det[:n])[0]
+        gain, train_nll = train_nll - new_nll, new_nll
+        history["train_nll"].append(train_nll)
+        history["tc_reduction"].append(gain)
+        history["seconds"].append(time.perf_counter() - start)
+        values = [("train_nll", train_nll), ("gain", gain)]
+        wait_tol = wait_tol + 1 if gain < tol else 0
+        if val is not None:
+            val_nll = _gaussian_nll(z[n:], log_det[n:])[0]
+            history["val_nll"].append(val_nll)
+            values.append(("val_nll", val_nll))
+            if val_nll < best_val:
+                best_val, best_depth, wait_val = val_nll, i + 1, 0
             else:
-                best_depth = i + 1
-            if bar is not None:
-                bar.update(i + 1, values=values, finalize=False)
-            if wait_tol >= patience or wait_val >= patience:
-                break
+                wait_val += 1
+        else:
+            best_depth = i + 1
         if bar is not None:
-            bar.update(i + 1, values=values, finalize=True)
-        if val is not None and best_depth == 0:
-            best_depth = 1  # never return an empty model
-        if val is None and wait_tol >= patience:
-            best_depth = max(1, best_depth - patience)  # drop the blocks that gained < tol
-        self._set_layers(layers[: 2 * best_depth])
-        self.greedy_history = history
-        return self
+            bar.update(i + 1, values=values, finalize=False)
+        if wait_tol >= patience or wait_val >= patience:
+            break
+    if bar is not None:
+        bar.update(len(blocks), values=values, finalize=True)
+    if val is not None and best_depth == 0:
+        best_depth = 1  # never return an empty model
+    if val is None and wait_tol >= patience:
+        best_depth = max(1, best_depth - patience)  # drop the blocks that gained < tol
+    return blocks, best_depth, history
+
+
+def _check_data(flow, x, validation_data):
+    x = validation.check_array(x, flow.event_shape, "training data", finite=True)
+    val = None
+    if validation_data is not None:
+        val = validation.check_array(validation_data, flow.event_shape, "validation_data", finite=True)
+    return x, val
+
+
+class _GreedyPreset(Preset):
+    """A preset whose chain is replaced by the layers a greedy fit chose."""
 
     def _set_layers(self, layers):
         old = self.transform
@@ -145,6 +107,65 @@ class RBIG(Preset):
         self.transform.build((None,) + self.event_shape)
         self._arguments["num_blocks"] = len(layers) // 2
         self.built = True
+
+    @property
+    def num_blocks(self):
+        return self._arguments["num_blocks"]
+
+
+@keras.saving.register_keras_serializable(package="tfflows")
+class RBIG(_GreedyPreset):
+    """Rotation-Based Iterative Gaussianization (Laparra, Camps-Valls & Malo 2011;
+    Chen & Gopinath 2000), fitted greedily without gradients by `fit_greedy`.
+
+    Block k: x -> Rotation_k(MarginalGaussianization_k(x)); both fitted on the output of
+    the previous blocks. log p(x) = log N(z; 0, I) + sum_k sum_i log s_ki'(.), exact.
+
+    Args:
+        features: data dimension.
+        num_blocks: number of blocks (set by `fit_greedy`; only give it to rebuild a
+            fitted architecture, as `load_model` does).
+        rotation: "pca" (default), "random", "ica" or "max_sliced_wasserstein" (see
+            `Rotation`; `num_directions` is the number of max-sliced-Wasserstein
+            directions, default min(d, 8)).
+        num_knots, bandwidth, shrinkage: of each `MarginalGaussianization` (spline);
+            `shrinkage` in [0, 1) blends every marginal map toward the affine
+            standardization, the regularization that helps on small data.
+        seed: seeds the random / ICA / max-sliced-Wasserstein rotations.
+    """
+
+    def __init__(self, features, num_blocks=0, rotation="pca", num_knots=32, bandwidth=1.0, shrinkage=0.2,
+                 seed=0, num_directions=None, **kwargs):
+        features = int(features)
+        self._block_args = dict(rotation=rotation, num_knots=int(num_knots), bandwidth=float(bandwidth),
+                                shrinkage=float(shrinkage), seed=int(seed),
+                                num_directions=None if num_directions is None else int(num_directions))
+        arguments = dict(features=features, num_blocks=int(num_blocks), **self._block_args)
+        layers = [layer for i in range(int(num_blocks)) for layer in self._block(i)]
+        super().__init__(Chain(layers, name="chain"), event_shape=(features,), arguments=arguments, **kwargs)
+
+    def _block(self, i):
+        a = self._block_args
+        return [MarginalGaussianization(method="spline", num_knots=a["num_knots"], bandwidth=a["bandwidth"],
+                                        shrinkage=a["shrinkage"], name=f"marginal_{i}"),
+                Rotation(kind=a["rotation"], seed=a["seed"] + i, num_directions=a["num_directions"],
+                         name=f"rotation_{i}")]
+
+    def fit_greedy(self, x, validation_data=None, max_blocks=100, tol=1e-3, patience=5, verbose=1):
+        """Add blocks one at a time, each fitted on the data transformed by the previous ones.
+
+        Stops when the gain in training log-likelihood per row (the reduction of the
+        total correlation achieved by the previous rotation, in nats) stays below `tol`
+        for `patience` blocks, or, with `validation_data`, when the validation
+        log-likelihood has not improved for `patience` blocks; the best depth is kept.
+        Shows a progress bar when `verbose`. Returns self (a fitted `Flow`); the
+        per-block record is in `self.greedy_history`.
+        """
+        x, val = _check_data(self, x, validation_data)
+        blocks, depth, self.greedy_history = _greedy_blocks(self._block, x, val, max_blocks, tol, patience,
+                                                            verbose, self.compute_dtype)
+        self._set_layers([layer for block in blocks[:depth] for layer in block])
+        return self
 
     def fit(self, x=None, y=None, validation_data=None, verbose=1, **kwargs):
         """RBIG has no gradient training: `fit` runs `fit_greedy` and returns a
@@ -161,79 +182,150 @@ class RBIG(Preset):
         return record
 
 
+class _KeepBest(keras.callbacks.Callback):
+    """Restores, at the end of training, the weights with the lowest validation NLL among
+    the starting weights and those after each epoch (so training never ends worse, on the
+    validation data, than where it started)."""
+
+    def __init__(self, validation_rows):
+        super().__init__()
+        self.rows = validation_rows
+
+    def _snapshot(self):
+        return [np.array(_numpy(v)) for v in self.model.weights]
+
+    def on_train_begin(self, logs=None):
+        self.best = -float(np.mean(_numpy(self.model.log_prob(self.rows))))
+        self.best_weights, self.best_epoch = self._snapshot(), 0
+        self.start_val_nll = self.best
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get("val_loss")
+        if value is not None and math.isfinite(value) and value < self.best:
+            self.best, self.best_weights, self.best_epoch = float(value), self._snapshot(), epoch + 1
+
+    def on_train_end(self, logs=None):
+        current = -float(np.mean(_numpy(self.model.log_prob(self.rows))))
+        if not current <= self.best:
+            for variable, value in zip(self.model.weights, self.best_weights):
+                variable.assign(value)
+
+
 @keras.saving.register_keras_serializable(package="tfflows")
-class GaussianizationFlow(Preset):
+class GaussianizationFlow(_GreedyPreset):
     """Gaussianization flow (Meng, Song, Song & Ermon 2020, arXiv:2003.01941): blocks of a
-    trainable `MarginalGaussianization` and a `Householder` rotation with
-    `num_reflections` reflections (default d), trained end to end by `fit`.
-
-    marginal="spline" (default): the RBIG spline marginals with trainable knots;
-    marginal="logistic": mixture-of-logistics marginals (`num_components`), as in the paper.
-
-    Before the first `fit` (or explicitly by `initialize_greedy(x, validation_data)`) the
-    blocks are fitted greedily, as `RBIG.fit_greedy` does: each marginal to the current
-    data, each rotation to its principal axes. With validation data, the blocks after the
-    best validation depth start as identity marginals (their rotations random, which does
-    not change the density), so training starts exactly from the RBIG fit.
+    trainable `MarginalGaussianization` and a `Householder` rotation (d reflections, or
+    `num_reflections`), started from a greedy RBIG fit and trained end to end by `fit`.
 
     log p(x) = log N(z; 0, I) + sum_blocks sum_i [log f_i(.) - log phi(.)]
+
+    marginal="spline" (default): the RBIG spline marginals, their knots and slopes
+    trainable; marginal="logistic": mixture-of-logistics marginals (`num_components`), as
+    in the paper.
+
+    Greedy start (`initialize_greedy(x, validation_data)`, run by the first `fit` on
+    arrays): the blocks are fitted exactly as `RBIG.fit_greedy` fits them (same
+    `rotation`, `num_knots`, `bandwidth`, `shrinkage`, `seed`), each rotation stored in
+    its trainable Householder layer. With `num_blocks=None` (default) the greedy fit
+    chooses the depth (validation NLL, or the tolerance rule), so with spline marginals the
+    flow starts *exactly* at the RBIG model, log_prob for log_prob. With an integer
+    `num_blocks`, that many blocks are fitted and, with validation data, the spline
+    marginals after the best validation depth start as identities (the density is that of
+    RBIG at that depth).
+
+    Fine-tuning: `fit` keeps the best weights on the validation data, the starting weights
+    included, so the validation NLL never ends above the greedy start (`keep_best=False`
+    turns this off); uncompiled, it uses Adam(1e-4), a small step from a good start.
     """
 
-    def __init__(self, features, num_blocks=6, marginal="spline", num_knots=32, num_components=16,
-                 num_reflections=None, bandwidth=1.0, shrinkage=0.2, seed=0, **kwargs):
+    FINE_TUNE_LEARNING_RATE = 1e-4
+
+    def __init__(self, features, num_blocks=None, marginal="spline", num_knots=32, num_components=16,
+                 num_reflections=None, bandwidth=1.0, shrinkage=0.2, rotation="pca", num_directions=None, seed=0,
+                 **kwargs):
         features = int(features)
         if marginal not in ("spline", "logistic"):
             raise ValueError(f"marginal must be 'spline' or 'logistic'; got {marginal!r}.")
-        arguments = dict(features=features, num_blocks=int(num_blocks), marginal=marginal, num_knots=int(num_knots),
-                         num_components=int(num_components),
+        arguments = dict(features=features, num_blocks=None if num_blocks is None else int(num_blocks),
+                         marginal=marginal, num_knots=int(num_knots), num_components=int(num_components),
                          num_reflections=None if num_reflections is None else int(num_reflections),
-                         bandwidth=float(bandwidth), shrinkage=float(shrinkage), seed=int(seed))
-        layers = []
-        for i in range(int(num_blocks)):
-            layers.append(MarginalGaussianization(method=marginal, num_knots=num_knots, num_components=num_components,
-                                                  bandwidth=bandwidth, shrinkage=shrinkage, train_spline=True,
-                                                  name=f"marginal_{i}"))
-            layers.append(Householder(num_reflections=num_reflections, seed=int(seed) + i, name=f"householder_{i}"))
+                         bandwidth=float(bandwidth), shrinkage=float(shrinkage), rotation=rotation,
+                         num_directions=None if num_directions is None else int(num_directions), seed=int(seed))
+        self._fixed_depth = num_blocks is not None
+        layers = [layer for i in range(int(num_blocks or 0)) for layer in self._block(i, arguments)]
         super().__init__(Chain(layers, name="chain"), event_shape=(features,), arguments=arguments, **kwargs)
 
-    def initialize_greedy(self, x, validation_data=None):
-        """Fit each block in turn on the data transformed by the blocks before it; with
-        `validation_data`, blocks beyond the best validation depth start as identities."""
-        self._ensure_built()
-        x = validation.check_array(x, self.event_shape, "training data", finite=True)
-        n = len(x)
-        if validation_data is not None:
-            val = validation.check_array(validation_data, self.event_shape, "validation_data", finite=True)
-            x = np.concatenate([x, val], axis=0)
-        h = ops.convert_to_tensor(np.asarray(x), self.compute_dtype)
-        log_det = np.zeros(len(x))
-        layers = self.transform.layers
-        scores = []
-        for i in range(0, len(layers), 2):
-            marginal, rotation = layers[i], layers[i + 1]
-            marginal.fit_from_data(h[:n])
-            h, ld = marginal.forward_and_log_det(h)
-            log_det += _numpy(ld)
-            scores.append(_gaussian_nll(_numpy(h)[n:], log_det[n:])[0] if len(x) > n else 0.0)
-            if rotation.vectors.shape[0] == rotation.vectors.shape[1]:
-                rotation.set_matrix(pca_rotation(_numpy(h[:n])))
-            h = rotation.forward(h)
-        if len(x) > n:
-            best = int(np.argmin(scores)) + 1
-            for i in range(2 * best, len(layers), 2):
-                if layers[i].method == "spline":
-                    layers[i].set_identity()
-                    layers[i + 1].vectors.assign(layers[i + 1]._initial_vectors(*layers[i + 1].vectors.shape))
+    @staticmethod
+    def _block(i, a, fitted=False):
+        """Block i: [marginal, rotation]. `fitted=True` gives the greedy-fitting version,
+        whose rotation is a `Rotation` (copied into the Householder layer afterwards)."""
+        marginal = MarginalGaussianization(method=a["marginal"], num_knots=a["num_knots"],
+                                           num_components=a["num_components"], bandwidth=a["bandwidth"],
+                                           shrinkage=a["shrinkage"], train_spline=True, name=f"marginal_{i}")
+        if fitted:
+            return [marginal, Rotation(kind=a["rotation"], seed=a["seed"] + i, num_directions=a["num_directions"],
+                                       name=f"rotation_{i}")]
+        return [marginal, Householder(num_reflections=a["num_reflections"], seed=a["seed"] + i,
+                                      name=f"householder_{i}")]
+
+    def initialize_greedy(self, x, validation_data=None, max_blocks=100, tol=1e-3, patience=5, verbose=0):
+        """Fit the blocks greedily, as `RBIG.fit_greedy` does (with `num_blocks=None`, with
+        its stopping rule and arguments). Returns self; the record is in `greedy_history`."""
+        x, val = _check_data(self, x, validation_data)
+        a = self._arguments
+        if a["num_reflections"] not in (None, x.shape[1]):
+            raise ValueError("GaussianizationFlow's greedy start stores each fitted rotation in a Householder layer, "
+                             f"which needs num_reflections=None (= d); got {a['num_reflections']}.")
+        if self._fixed_depth:
+            max_blocks = patience = a["num_blocks"]
+        blocks, depth, self.greedy_history = _greedy_blocks(lambda i: self._block(i, a, fitted=True), x, val,
+                                                            max_blocks, tol, patience, verbose, self.compute_dtype)
+        if not self._fixed_depth:
+            blocks = blocks[:depth]
+        elif a["marginal"] == "logistic":
+            depth = len(blocks)  # a logistic mixture has no exact identity: keep every fitted block
+        # Each fitted rotation M_i is stored as well-conditioned reflections Q_i with
+        # diag(f_i) M_i = Q_i diag(f_{i+1}) (`signed_householder_vectors`): the sign flips
+        # f move forward through the next marginal (mirrored: -s(-x)) and vanish in the
+        # symmetric base, so log_prob is RBIG's exactly.
+        layers, flip = [], np.ones(x.shape[1])
+        for i, (marginal, rotation) in enumerate(blocks):
+            if i >= depth:
+                marginal.set_identity()  # beyond the validated depth: the density of RBIG at that depth
+            else:
+                marginal.mirror(flip < 0)
+            householder = self._block(i, a)[1]
+            householder.build((None, x.shape[1]))
+            vectors, flip = signed_householder_vectors(flip[:, None] * _numpy(rotation.matrix("float64")))
+            householder.vectors.assign(vectors.astype(householder.vectors.dtype))
+            layers += [marginal, householder]
+        self._set_layers(layers)
         return self
 
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, callbacks=None, validation_data=None, **kwargs):
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, callbacks=None, validation_data=None, keep_best=True,
+            **kwargs):
         """`Flow.fit`, preceded (once) by `initialize_greedy` on all of `x` (and the
-        validation data) when they are arrays; on the first batch when x is a dataset."""
-        first = self.transform.layers[0] if self.transform.layers else None
-        if first is not None and isinstance(x, np.ndarray):
-            self._ensure_built()
-            if float(_numpy(first.initialized)) == 0:
-                val = validation_data if isinstance(validation_data, np.ndarray) else None
-                self.initialize_greedy(x, validation_data=val)
+        validation data) when they are arrays. With array `validation_data` and
+        `keep_best`, the weights with the lowest validation NLL, the starting ones
+        included, are restored at the end. Not compiled yet: Adam with the small
+        `FINE_TUNE_LEARNING_RATE` (1e-4; 1e-3 leaves the greedy optimum in the first epoch
+        on small data, benchmarks/results/gaussianization.md)."""
+        val = validation_data if isinstance(validation_data, np.ndarray) else None
+        if isinstance(x, np.ndarray) and not self._greedy_done():
+            self.initialize_greedy(x, validation_data=val)
+        elif not self.transform.layers:
+            raise ValueError("GaussianizationFlow(num_blocks=None) chooses its depth from data: call "
+                             "initialize_greedy(x) first, or fit on an array, or give num_blocks.")
+        if not self.compiled:
+            self.compile(optimizer=keras.optimizers.Adam(self.FINE_TUNE_LEARNING_RATE))
+        callbacks = list(callbacks or [])
+        if keep_best and val is not None:
+            callbacks.append(_KeepBest(val))  # last: runs after EarlyStopping's own restore
         return super().fit(x, y=y, batch_size=batch_size, epochs=epochs, callbacks=callbacks,
                            validation_data=validation_data, **kwargs)
+
+    def _greedy_done(self):
+        if not self.transform.layers:
+            return False
+        self._ensure_built()
+        return float(_numpy(self.transform.layers[0].initialized)) > 0
