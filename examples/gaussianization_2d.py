@@ -1,13 +1,19 @@
 """Iterative Gaussianization of a 2-D toy density, block by block.
 
-Fits `tfflows.RBIG` greedily (a held-out split picks the depth), then draws the data
-after 0, 1, 2, ... greedy blocks: each block Gaussianizes the marginals and rotates,
-and the cloud becomes a standard normal. Also draws the fitted density and samples.
+Fits `tfflows.RBIG` greedily (a validation split picks the depth), then draws held-out
+data (a third sample, used for nothing else) after 0, 1, 2, ... greedy blocks: each block
+Gaussianizes the marginals and rotates, and the cloud becomes a standard normal (the
+circles mark 1, 2 and 3 standard deviations). Also draws the fitted density and samples.
+
+In 2-D with thousands of points little regularization is needed: no shrinkage, many
+knots, and max-sliced-Wasserstein rotations, which turn the least Gaussian direction
+onto an axis at every block (Dai & Seljak 2021). Held-out points are drawn because the
+training points themselves keep a thin trace of the sample they were fitted to.
 
     python examples/gaussianization_2d.py [--data moons] [--out saved_models]
 
 Writes <out>/gaussianization_2d_<data>.png and the fitted model <out>/rbig_2d_<data>.keras.
-Runs in a few seconds on 2 CPU cores.
+Runs in under 30 seconds on 2 CPU cores.
 """
 
 import argparse
@@ -34,14 +40,14 @@ def main(argv=None):
 
     x = tff.datasets.toy_2d(args.data, n=args.samples, seed=0)
     val = tff.datasets.toy_2d(args.data, n=args.samples // 3, seed=1)
-    # 2-D with thousands of points: little regularization, ICA rotations (fast in 2-D).
-    model = tff.RBIG(2, rotation="ica", shrinkage=0.0, bandwidth=0.5)
-    model.fit_greedy(x, validation_data=val, max_blocks=80, patience=8)
-    nll = -float(np.mean(np.asarray(model.log_prob(val))))
-    print(f"{model.num_blocks} blocks; validation NLL {nll:.3f} nats")
+    held_out = tff.datasets.toy_2d(args.data, n=args.samples // 2, seed=2)
+    model = tff.RBIG(2, rotation="max_sliced_wasserstein", shrinkage=0.0, bandwidth=0.5, num_knots=128)
+    model.fit_greedy(x, validation_data=val, max_blocks=80, patience=10)
+    nll = -float(np.mean(np.asarray(model.log_prob(held_out))))
+    print(f"{model.num_blocks} blocks; held-out NLL {nll:.3f} nats")
 
-    # The data after each block: apply the fitted layers two at a time (marginal, rotation).
-    stages, h = [x], x
+    # Held-out data after each block: apply the fitted layers two at a time (marginal, rotation).
+    stages, h = [held_out], held_out
     layers = model.transform.layers
     for i in range(model.num_blocks):
         for layer in layers[2 * i: 2 * i + 2]:
@@ -52,8 +58,10 @@ def main(argv=None):
     fig, axes = plt.subplots(1, len(show) + 2, figsize=(3 * (len(show) + 2), 3.2))
     for ax, k in zip(axes, show):
         ax.scatter(stages[k][:, 0], stages[k][:, 1], s=1, alpha=0.4)
-        ax.set_title("data" if k == 0 else f"after {k} block{'s' if k > 1 else ''}")
+        ax.set_title("held-out data" if k == 0 else f"after {k} block{'s' if k > 1 else ''}")
         if k > 0:
+            for radius in (1, 2, 3):  # standard normal: 39%, 86%, 99% of the points inside
+                ax.add_patch(plt.Circle((0, 0), radius, fill=False, color="k", lw=0.6, alpha=0.5))
             ax.set_xlim(-4, 4)
             ax.set_ylim(-4, 4)
         ax.set_aspect("equal")
@@ -69,7 +77,11 @@ def main(argv=None):
     axes[-1].set_ylim(-lim, lim)
     axes[-1].set_aspect("equal")
     axes[-1].set_title("samples")
-    fig.suptitle(f"RBIG on {args.data}: {model.num_blocks} greedy blocks, validation NLL {nll:.2f} nats")
+    inside = [np.mean(np.sum(stages[-1] ** 2, axis=1) < r**2) for r in (1, 2, 3)]
+    print("held-out points inside 1, 2, 3 sd after the last block: " + ", ".join(f"{p:.0%}" for p in inside) +
+          " (standard normal: 39%, 86%, 99%)")
+    fig.suptitle(f"RBIG (max-sliced-Wasserstein rotations) on {args.data}: {model.num_blocks} greedy blocks, "
+                 f"held-out NLL {nll:.2f} nats")
     fig.tight_layout()
 
     os.makedirs(args.out, exist_ok=True)
