@@ -11,6 +11,7 @@ derivatives, so the map is C^1). The inverse is analytic (root of a quadratic).
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 from tfflows.autoregressive import Autoregressive
@@ -30,17 +31,26 @@ def spline_params_per_feature(bins):
 
 
 def _knots(raw, bound, minimum):
-    """Softmax bin sizes (each >= minimum of the interval) -> knots -B = k_0 < ... < k_K = B."""
+    """Softmax bin sizes (each >= minimum of the interval) -> the left and right knots of
+    every bin, -B = k_0 < ... < k_K = B, and the bin sizes k_(j+1) - k_j.
+
+    Written without strided slices (whose gradients dominated a training step without
+    XLA): the cumulative sum is a product with a triangular matrix, and the two edges
+    come from concatenations."""
     bins = raw.shape[-1]
     sizes = minimum + (1.0 - minimum * bins) * ops.softmax(raw, axis=-1)
-    inner = 2.0 * bound * ops.cumsum(sizes, axis=-1)[..., :-1] - bound
-    edge = ops.ones_like(raw[..., :1]) * bound
-    knots = ops.concatenate([-edge, inner, edge], axis=-1)
-    return knots, knots[..., 1:] - knots[..., :-1]
+    upper = ops.convert_to_tensor(np.triu(np.ones((bins, bins - 1))), raw.dtype)  # sum of sizes[:j+1]
+    inner = 2.0 * bound * ops.matmul(sizes, upper) - bound
+    edge = ops.ones_like(sizes[..., :1]) * bound
+    left = ops.concatenate([-edge, inner], axis=-1)
+    right = ops.concatenate([inner, edge], axis=-1)
+    return left, right, right - left
 
 
-def _gather(values, index):
-    return ops.take_along_axis(values, index[..., None], axis=-1)[..., 0]
+def _select(values, one_hot):
+    """values[..., index] for a one-hot encoding of index; exact (one product by 1, the
+    others by 0), and its gradient is a product instead of a scatter."""
+    return ops.sum(values * one_hot, axis=-1)
 
 
 def _bin_position(u, v, s, d_lo, d_hi):
@@ -86,20 +96,25 @@ def rational_quadratic_spline(x, params, bound=3.0, inverse=False):
     of a bin even when knot derivatives and bin slopes differ by many orders of magnitude.
     """
     bins = (params.shape[-1] + 1) // 3
-    widths_raw, heights_raw, derivs_raw = params[..., :bins], params[..., bins:2 * bins], params[..., 2 * bins:]
-    knots_x, widths = _knots(widths_raw, bound, MIN_BIN_WIDTH)
-    knots_y, heights = _knots(heights_raw, bound, MIN_BIN_HEIGHT)
+    widths_raw, heights_raw, derivs_raw = ops.split(params, [bins, 2 * bins], axis=-1)
+    lefts_x, rights_x, widths = _knots(widths_raw, bound, MIN_BIN_WIDTH)
+    lefts_y, rights_y, heights = _knots(heights_raw, bound, MIN_BIN_HEIGHT)
     ones = ops.ones_like(widths_raw[..., :1])
-    derivs = ops.concatenate([ones, MIN_DERIVATIVE + ops.softplus(derivs_raw + _DERIVATIVE_SHIFT), ones], axis=-1)
+    inner_derivs = MIN_DERIVATIVE + ops.softplus(derivs_raw + _DERIVATIVE_SHIFT)
+    left_derivs = ops.concatenate([ones, inner_derivs], axis=-1)
+    right_derivs = ops.concatenate([inner_derivs, ones], axis=-1)
 
     inside = ops.logical_and(x >= -bound, x <= bound)
     xc = ops.clip(x, -bound, bound)  # keeps the unused branch finite (and its gradient)
-    knots = knots_y if inverse else knots_x
-    index = ops.sum(ops.cast(xc[..., None] >= knots[..., 1:-1], "int32"), axis=-1)
+    # The bin of xc: the last bin whose left knot is <= xc (the first bin's left knot is
+    # -B <= xc), as a one-hot mask over the K bins.
+    lefts = lefts_y if inverse else lefts_x
+    at_or_after = ops.cast(xc[..., None] >= lefts, params.dtype)  # 1 ... 1 0 ... 0
+    one_hot = at_or_after - ops.concatenate([at_or_after[..., 1:], ops.zeros_like(ones)], axis=-1)
 
-    x_k, x_k1, w_k = _gather(knots_x[..., :-1], index), _gather(knots_x[..., 1:], index), _gather(widths, index)
-    y_k, y_k1, h_k = _gather(knots_y[..., :-1], index), _gather(knots_y[..., 1:], index), _gather(heights, index)
-    d_k, d_k1 = _gather(derivs[..., :-1], index), _gather(derivs[..., 1:], index)
+    x_k, x_k1, w_k = _select(lefts_x, one_hot), _select(rights_x, one_hot), _select(widths, one_hot)
+    y_k, y_k1, h_k = _select(lefts_y, one_hot), _select(rights_y, one_hot), _select(heights, one_hot)
+    d_k, d_k1 = _select(left_derivs, one_hot), _select(right_derivs, one_hot)
     s_k = h_k / w_k
 
     zero = ops.zeros_like(xc)
