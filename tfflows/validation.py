@@ -4,9 +4,14 @@ import numpy as np
 
 
 def _as_numpy(x):
-    if hasattr(x, "numpy") and not isinstance(x, np.ndarray):
-        return x.numpy()
-    return np.asarray(x)
+    """x as a NumPy array; a symbolic tensor (inside `tf.function` or `jax.jit`) is
+    returned as it is, so that only its dtype and static shape are checked."""
+    if isinstance(x, np.ndarray):
+        return x
+    try:
+        return x.numpy() if hasattr(x, "numpy") else np.asarray(x)
+    except Exception:  # noqa: BLE001 - graph tensors and JAX tracers have no values yet
+        return x
 
 
 def _numpy_dtype(x):
@@ -42,6 +47,8 @@ def check_event_shape(x, event_shape, what="data"):
 
 def check_finite_rows(x, what="data"):
     x = _as_numpy(x)
+    if not isinstance(x, np.ndarray):
+        return  # symbolic: values are unknown while tracing
     bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)
     count = int(bad.sum())
     if count:
@@ -53,7 +60,7 @@ def check_finite_rows(x, what="data"):
 
 
 def check_not_empty(x, what="data"):
-    if np.shape(x)[0] == 0:
+    if np.shape(x)[0] == 0:  # None (unknown) for a symbolic batch
         raise ValueError(f"{what} is empty (shape {np.shape(x)}); expected at least one row.")
 
 
