@@ -194,3 +194,30 @@ def test_bits_per_dim_builds_an_unbuilt_flow():
     flow = tff.Flow(tff.Chain([tff.AffineCoupling(hidden_units=(4,))]))
     bpd = np.asarray(flow.bits_per_dim(np.zeros((3, 2), dtype="float32")))
     np.testing.assert_allclose(bpd, np.log(2 * np.pi) / (2 * np.log(2)), rtol=1e-6)
+
+
+def test_log_prob_works_inside_a_compiled_function(trained_realnvp, moons):
+    # The boundary checks look at dtype and static shape only when the input is symbolic.
+    flow, x = trained_realnvp[0], moons[:16]
+    if keras.backend.backend() == "jax":
+        import jax
+
+        compiled = jax.jit(flow.log_prob)
+    else:
+        import tensorflow as tf
+
+        compiled = tf.function(flow.log_prob)
+    np.testing.assert_allclose(np.asarray(compiled(x)), np.asarray(flow.log_prob(x)), rtol=1e-5, atol=1e-5)
+    with pytest.raises(TypeError, match="dequantize"):
+        compiled(x.astype("int32"))
+
+
+def test_default_compile_runs_several_steps_per_execution(moons):
+    flow = tff.RealNVP(2, num_layers=2, hidden_units=(16,))
+    flow.fit(moons[:640], epochs=1, batch_size=64, verbose=0)
+    expected = tff.flow.AUTO_STEPS_PER_EXECUTION if keras.backend.backend() == "tensorflow" else 1
+    assert flow.steps_per_execution == expected
+    assert int(flow.optimizer.iterations.numpy() if hasattr(flow.optimizer.iterations, "numpy")
+               else flow.optimizer.iterations) == 10  # every batch was a step
+    flow.compile(optimizer="adam", steps_per_execution=1)
+    assert flow.steps_per_execution == 1

@@ -4,13 +4,16 @@ import math
 import warnings
 
 import keras
+import numpy as np
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
     """Stops `fit` at the first NaN/Inf batch loss and restores the last good weights.
 
     The weights are snapshotted at the end of every epoch that finished with a finite
-    loss (and once before training), so a blow-up never leaves a NaN model behind.
+    loss and finite weights (and once before training), so a blow-up never leaves a NaN
+    model behind. With `steps_per_execution` > 1 the loss is seen once per execution (a
+    running mean, which turns NaN/Inf with any of its steps).
     `Flow.fit` adds this callback automatically. After a stop, `stopped_at` holds
     (epoch, batch) and the History has a `"nonfinite_loss"` entry.
     """
@@ -36,7 +39,10 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self.stopped_at is None:
-            self._good_weights = self.model.get_weights()
+            weights = self.model.get_weights()
+            # A last step with a finite loss can still leave NaN weights (NaN gradients).
+            if all(np.all(np.isfinite(w)) for w in weights):
+                self._good_weights = weights
         elif logs is not None:
             logs["nonfinite_loss"] = 1.0
 
