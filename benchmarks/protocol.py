@@ -105,6 +105,7 @@ class Result:
     nonfinite_test: int = 0
     n_test: int = 0
     steps_per_s: float = math.nan  # steady state: epochs after the first, training only
+    steps_per_cpu_s: float = math.nan  # the same steps per second of process CPU time
     wall_s: float = math.nan  # the whole fit, tracing and validation included
     samples_per_s: float = math.nan
     nonfinite_samples: int = 0
@@ -124,18 +125,23 @@ class TrainLog:
 
     def __init__(self):
         self.epoch_train_seconds = []  # training part of each epoch (no validation)
+        self.epoch_train_cpu_seconds = []  # the same, in process CPU time (all threads)
         self.epoch_steps = []
         self.best_epoch = 0
         self.wall_s = math.nan
         self.note = ""
 
-    def steady_steps_per_s(self):
-        if not self.epoch_train_seconds:
+    def steady_steps_per_s(self, cpu=False):
+        """Steps per second over the epochs after the first (wall time, or process CPU
+        time with cpu=True: the work done, which other jobs on a shared machine do not
+        inflate as long as each library runs on its own limited threads)."""
+        epoch_seconds = self.epoch_train_cpu_seconds if cpu else self.epoch_train_seconds
+        if not epoch_seconds:
             return math.nan
-        seconds, steps = self.epoch_train_seconds[1:], self.epoch_steps[1:]
+        seconds, steps = epoch_seconds[1:], self.epoch_steps[1:]
         if not seconds:  # a single epoch: tracing included, say so
-            seconds, steps = self.epoch_train_seconds, self.epoch_steps
-            if seconds:
+            seconds, steps = epoch_seconds, self.epoch_steps
+            if seconds and not cpu:
                 self.note = (self.note + "; " if self.note else "") + "steps/s includes tracing (1 epoch)"
         total = sum(seconds)
         return sum(steps) / total if total > 0 else math.nan
@@ -174,21 +180,23 @@ def _epoch_timer():
 
         def __init__(self):
             super().__init__()
-            self.seconds = []
+            self.seconds, self.cpu_seconds = [], []
             self._start = None
 
         def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter()
+            self._start = (time.perf_counter(), time.process_time())
+
+        def _stop(self):
+            if self._start is not None:
+                self.seconds.append(time.perf_counter() - self._start[0])
+                self.cpu_seconds.append(time.process_time() - self._start[1])
+                self._start = None
 
         def on_test_begin(self, logs=None):
-            if self._start is not None:
-                self.seconds.append(time.perf_counter() - self._start)
-                self._start = None
+            self._stop()
 
         def on_epoch_end(self, epoch, logs=None):
-            if self._start is not None:  # no validation this epoch
-                self.seconds.append(time.perf_counter() - self._start)
-                self._start = None
+            self._stop()  # no validation this epoch
 
     return EpochTimer()
 
@@ -229,6 +237,7 @@ def train_keras_flow(model, train, val, config):
     log = TrainLog()
     log.wall_s = time.perf_counter() - start
     log.epoch_train_seconds = timer.seconds
+    log.epoch_train_cpu_seconds = timer.cpu_seconds
     log.epoch_steps = [_steps_per_epoch(len(train), config.batch_size)] * len(timer.seconds)
     val_loss = history.history.get("val_loss", [])
     finite = [v if math.isfinite(v) else math.inf for v in val_loss]
@@ -269,7 +278,7 @@ def train_loop(step, val_nll, get_state, set_state, train, val, config):
     start = time.perf_counter()
     for epoch in range(config.epochs):
         order = rng.permutation(len(train))
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         steps, bad = 0, None
         for i in range(0, len(train), config.batch_size):
             loss = step(train[order[i:i + config.batch_size]])
@@ -278,6 +287,7 @@ def train_loop(step, val_nll, get_state, set_state, train, val, config):
                 bad = (epoch + 1, steps - 1, loss)
                 break
         log.epoch_train_seconds.append(time.perf_counter() - t0)
+        log.epoch_train_cpu_seconds.append(time.process_time() - c0)
         log.epoch_steps.append(steps)
         if bad is not None:
             log.note = f"training loss {bad[2]} at epoch {bad[0]}, step {bad[1]}; stopped, best weights restored"
@@ -358,6 +368,7 @@ def evaluate(candidate, dataset, config, data=None):
         log = candidate.fit(train, val, config)
         result.wall_s = log.wall_s
         result.steps_per_s = log.steady_steps_per_s()
+        result.steps_per_cpu_s = log.steady_steps_per_s(cpu=True)
         result.epochs = len(log.epoch_steps) or int(getattr(log, "greedy_blocks", 0) or 0)
         result.steps = int(sum(log.epoch_steps))
         result.best_epoch = log.best_epoch
@@ -442,24 +453,26 @@ def markdown_table(results, peer):
             f"### {dataset} (ratios to {ref_label})",
             "",
             "| model | library | params | test NLL (nats) | non-finite test rows | epochs (best) "
-            "| train steps/s (× peer) | wall s (× peer) | samples/s (× peer) | note |",  # epochs: blocks for greedy fits
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+            "| train steps/s (× peer) | steps per CPU s (× peer) | wall s (× peer) | samples/s (× peer) "
+            "| note |",  # epochs: blocks for greedy fits
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         for r in rows:
             if r.failed:
-                lines.append(f"| {r.model} | {r.library} | — | failed | — | — | — | — | — | {r.failed} |")
+                lines.append(f"| {r.model} | {r.library} | — | failed | — | — | — | — | — | — | {r.failed} |")
                 continue
             nll = _fmt(r.test_nll)
             if r.nonfinite_test:
                 nll = f"inf/nan (finite rows: {_fmt(r.test_nll_finite)})"
             steps = _fmt(r.steps_per_s) + (_ratio(r.steps_per_s, ref.steps_per_s) if ref else "")
+            cpu = _fmt(r.steps_per_cpu_s) + (_ratio(r.steps_per_cpu_s, ref.steps_per_cpu_s) if ref else "")
             wall = _fmt(r.wall_s, 1) + (_ratio(r.wall_s, ref.wall_s) if ref else "")
             samples = _fmt(r.samples_per_s) + (_ratio(r.samples_per_s, ref.samples_per_s) if ref else "")
             note = r.note
             if r.nonfinite_samples:
                 note = (note + "; " if note else "") + f"{r.nonfinite_samples} non-finite samples"
             lines.append(f"| {r.model} | {r.library} | {r.params:,} | {nll} | {r.nonfinite_test}/{r.n_test} "
-                         f"| {r.epochs} ({r.best_epoch}) | {steps} | {wall} | {samples} | {note} |")
+                         f"| {r.epochs} ({r.best_epoch}) | {steps} | {cpu} | {wall} | {samples} | {note} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -479,7 +492,9 @@ def markdown_report(results, config, peer, command=None, title="tfflows benchmar
         "- Data: digits = scikit-learn `load_digits`, uniform dequantization + logit (64-D); breast_cancer = "
         "`load_breast_cancer`, log1p of shifted features (30-D); 60/20/20 split standardized with train statistics.",
         "- Test NLL: mean negative log-likelihood over the test rows in nats (lower is better). "
-        "Steps/s: training steps per second over the epochs after the first (tracing excluded, validation excluded). "
+        "Steps/s: training steps per second over the epochs after the first (tracing excluded, validation excluded); "
+        "steps per CPU s: the same steps per second of process CPU time (all threads; robust to other jobs' load, "
+        "since every library is limited to the same threads). "
         "Wall s: the whole fit, tracing and validation included. Samples/s: second call of `sample(n)`.",
         f"- Timings are shown with their ratio to **{peer}** measured in the same run. The machine is shared with "
         "other jobs, so absolute timings are not comparable across runs; only the ratios within this run mean anything.",

@@ -8,15 +8,21 @@ and write the Markdown table to benchmarks/results/run_<date>.md and stdout.
 Presets are looked up with getattr(tfflows, name), so those that exist join by
 themselves; each gets the same number of layers and hidden sizes as the peers. Peers:
 TensorFlow Probability's MaskedAutoregressiveFlow and RealNVP (always), zuko's MAF, NSF
-and RealNVP (when `import zuko` works). Timings are written as ratios to `--peer`.
+and RealNVP (when `import zuko` works). The rows "JAX MAF" and "JAX NSF" are the same
+tfflows presets under Keras's JAX backend, each run in a subprocess (when `import jax`
+works). Timings are written as ratios to `--peer`.
 """
 
 import argparse
+import dataclasses
 import datetime
 import inspect
+import json
 import os
 import shlex
+import subprocess
 import sys
+import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -32,6 +38,56 @@ OPT_IN = {
            "~D times slower than MAF (tfflows trains it by distillation); ask with --models IAF",
 }
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+# tfflows presets run again under Keras's JAX backend (row "JAX <preset>"), each in its own
+# subprocess because Keras fixes its backend at import; run when `import jax` works.
+JAX_PRESETS = ("MAF", "NSF")
+
+
+class OtherBackendCandidate:
+    """A tfflows preset evaluated under the protocol in a subprocess with
+    KERAS_BACKEND=<backend> (same data, split, sizes and stopping rule); the subprocess
+    writes its `protocol.Result` as JSON."""
+
+    def __init__(self, preset, backend):
+        self.preset, self.backend = preset, backend
+        self.name = f"{backend.upper()} {preset}"
+        self.library = f"tfflows ({backend} backend)"
+
+    def evaluate(self, dataset, config, timeout=3600):
+        fd, path = tempfile.mkstemp(suffix=".json")
+        os.close(fd)
+        env = dict(os.environ, KERAS_BACKEND=self.backend, TF_CPP_MIN_LOG_LEVEL="3")
+        if self.backend == "jax" and config.threads == 1:  # the JAX counterpart of one TF thread
+            env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
+                                "intra_op_parallelism_threads=1").strip()
+        cmd = [sys.executable, os.path.abspath(__file__), "--worker", json.dumps({
+            "preset": self.preset, "dataset": dataset, "config": dataclasses.asdict(config), "json": path})]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+        try:
+            with open(path) as f:
+                fields = json.load(f)
+        except (OSError, ValueError):
+            tail = (proc.stderr or "").strip().splitlines()[-1:] or [""]
+            fields = {"model": self.name, "library": self.library, "dataset": dataset,
+                      "failed": f"worker exited with {proc.returncode}: {tail[0][:200]}"}
+        finally:
+            if os.path.exists(path):
+                os.remove(path)
+        fields.update(model=self.name, library=self.library)
+        return protocol.Result(**fields)
+
+
+def worker(spec):
+    """Subprocess side of OtherBackendCandidate: evaluate one preset, write the Result."""
+    spec = json.loads(spec)
+    fields = dict(spec["config"], hidden_units=tuple(spec["config"]["hidden_units"]))
+    config = protocol.Config(**fields)
+    import tfflows
+
+    candidate = protocol.KerasFlowCandidate(spec["preset"], preset_builder(getattr(tfflows, spec["preset"]), config))
+    result = protocol.evaluate(candidate, spec["dataset"], config)
+    with open(spec["json"], "w") as f:
+        json.dump(result.as_dict(), f)
 
 
 def preset_builder(cls, config):
@@ -100,6 +156,8 @@ def parse(argv=None):
                         "comparable timings on a shared machine)")
     p.add_argument("--peer", default="TFP MAF", help="the row every timing is a ratio to")
     p.add_argument("--no-zuko", action="store_true", help="skip the zuko peers even if installed")
+    p.add_argument("--no-jax", action="store_true", help="skip the JAX-backend rows even if jax is installed")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--out", help="output Markdown path (default benchmarks/results/run_<date>.md)")
     return p.parse_args(argv)
 
@@ -120,8 +178,18 @@ def make_config(args):
     return config
 
 
+def _jax_available():
+    try:
+        import jax  # noqa: F401
+    except ImportError as exc:
+        return False, str(exc)
+    return True, ""
+
+
 def main(argv=None):
     args = parse(argv)
+    if args.worker:
+        return worker(args.worker)
     config = make_config(args)
     if args.datasets:
         datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
@@ -145,7 +213,16 @@ def main(argv=None):
         else:
             skipped.append(f"- zuko peers: skipped, `import zuko` failed ({info}); "
                            "`pip install torch==2.13.0 zuko` enables them")
-    candidates = {**ours, **peers}
+    backends = {}
+    if args.no_jax:
+        skipped.append("- JAX-backend rows: skipped (--no-jax)")
+    else:
+        ok, info = _jax_available()
+        if ok:
+            backends = {c.name: c for c in (OtherBackendCandidate(p, "jax") for p in JAX_PRESETS)}
+        else:
+            skipped.append(f"- JAX-backend rows: skipped, `import jax` failed ({info}); `pip install jax` enables them")
+    candidates = {**ours, **backends, **peers}
     if wanted is None:
         for name, reason in OPT_IN.items():
             if candidates.pop(name, None) is not None:
@@ -168,7 +245,10 @@ def main(argv=None):
     for dataset in datasets:
         data = protocol.load(dataset, config.seed)
         for candidate in candidates.values():
-            result = protocol.evaluate(candidate, dataset, config, data=data)
+            if isinstance(candidate, OtherBackendCandidate):
+                result = candidate.evaluate(dataset, config)
+            else:
+                result = protocol.evaluate(candidate, dataset, config, data=data)
             results.append(result)
             protocol.print_result(result)
             _write(out, results, config, args.peer, command, machine, started, skipped)
