@@ -99,7 +99,7 @@ def test_spline_coupling_is_the_identity_at_initialization_and_keeps_identity_ha
     np.testing.assert_allclose(keras.ops.convert_to_numpy(log_det), 0.0, atol=1e-6)
     assert layer.conditioner.out_features == 2 * spline_params_per_feature(4)
     config = layer.get_config()
-    assert config["bins"] == 4 and config["bound"] == 3.0
+    assert config["bins"] == 4 and config["bound"] == 5.0
 
 
 def test_nsf_beats_a_gaussian_on_a_bimodal_toy():

@@ -90,7 +90,7 @@ class NSF(Preset):
     permutation between layers moves the identity half into the transformed half.
     """
 
-    def __init__(self, features, num_layers=5, hidden_units=(64, 64), bins=8, bound=3.0,
+    def __init__(self, features, num_layers=5, hidden_units=(64, 64), bins=8, bound=5.0,
                  kind="autoregressive", activation="relu", permutation="reverse", seed=0,
                  normalization=None, context_features=0, **kwargs):
         features, num_layers = _check(features, num_layers, "NSF")
