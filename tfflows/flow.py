@@ -16,9 +16,9 @@ from tfflows import validation
 from tfflows.callbacks import StopOnNonFiniteLoss
 from tfflows.distributions import StandardNormal
 
-# Training steps per call of the compiled train function when `compile` is given
-# steps_per_execution="auto" (the default) on the TensorFlow backend. Keras's per-call
-# overhead was 40% of a MAF step at batch 64 (`python benchmarks/bench_fit_input.py`).
+# Training steps per call of the train function when `compile` is given
+# steps_per_execution="auto" (the default). Keras's per-call overhead was about half of a
+# MAF training step at batch 64 (`python benchmarks/bench_fit_input.py`).
 AUTO_STEPS_PER_EXECUTION = 32
 
 
@@ -184,22 +184,22 @@ class Flow(keras.Model):
         """Keras's `compile` (the loss is the model's own negative log-likelihood).
 
         `steps_per_execution="auto"` runs up to `AUTO_STEPS_PER_EXECUTION` (32) training
-        steps in one call of the compiled function on the TensorFlow backend without a
-        `tf.distribute` strategy, and 1 otherwise; batch-level callbacks then see every
-        32nd batch (and the running mean loss). Pass `steps_per_execution=1` for
-        per-batch callbacks."""
+        steps per call of the train function (on TensorFlow one compiled loop, on JAX a
+        Python loop over the compiled step), and 1 under a `tf.distribute` strategy;
+        batch-level callbacks then see every 32nd batch (and the running mean loss).
+        Pass `steps_per_execution=1` for per-batch callbacks."""
         if steps_per_execution == "auto":
-            steps_per_execution = AUTO_STEPS_PER_EXECUTION if self._single_device_tensorflow() else 1
+            steps_per_execution = 1 if self._under_tf_distribute() else AUTO_STEPS_PER_EXECUTION
         super().compile(optimizer, *args, steps_per_execution=steps_per_execution, **kwargs)
 
-    def _single_device_tensorflow(self):
+    def _under_tf_distribute(self):
         # Keras's multi-step loop fails on distributed datasets (tf.distribute), so
-        # "auto" means one step per execution under a strategy (and on other backends).
+        # "auto" means one step per execution under a strategy.
         if keras.backend.backend() != "tensorflow":
             return False
         import tensorflow as tf
 
-        return not tf.distribute.has_strategy() and getattr(self, "_distribute_strategy", None) is None
+        return tf.distribute.has_strategy() or getattr(self, "_distribute_strategy", None) is not None
 
     def compile_from_config(self, config):
         # Keras skips compile() when loading a model whose class overrides it; this
