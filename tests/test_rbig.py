@@ -146,3 +146,16 @@ def test_gaussianization_fine_tuning_never_ends_worse_on_validation():
     history = model.fit(x, validation_data=val, batch_size=300, epochs=2, verbose=0)
     assert min(history.history["val_loss"]) > start + 0.01  # every epoch was worse
     assert -np.mean(np.asarray(model.log_prob(val))) <= start + 1e-4
+
+
+@pytest.mark.parametrize("built_first", [False, True])
+def test_gaussianization_flow_with_fixed_depth_fits_on_arrays(built_first):
+    # fit() runs the greedy start, which replaces the chain; a model that was already
+    # built (e.g. by an early log_prob) must accept that too.
+    x, val = _moons(400), _moons(200, seed=6)
+    model = tff.GaussianizationFlow(2, num_blocks=2, num_knots=16)
+    if built_first:
+        model.log_prob(val[:5])
+    model.fit(x, validation_data=val, batch_size=200, epochs=1, verbose=0)
+    assert model.num_blocks == 2 and len(model.transform.layers) == 4
+    assert np.all(np.isfinite(np.asarray(model.log_prob(val))))

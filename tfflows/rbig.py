@@ -99,11 +99,21 @@ class _GreedyPreset(Preset):
 
     def _set_layers(self, layers):
         old = self.transform
-        self.transform = Chain(layers, name="chain")
-        # Keras tracks every layer ever assigned; drop the replaced chain so that
-        # `save`/`load_model` see exactly one, as in a model built with these blocks.
-        if old in self._layers:
-            self._layers.remove(old)
+        # A built Keras model refuses new sub-layers (its tracker is locked after build);
+        # the greedy fit legitimately replaces the whole chain, so lift the lock meanwhile.
+        tracker = getattr(self, "_tracker", None)
+        locked = bool(tracker is not None and tracker.locked)
+        if locked:
+            tracker.unlock()
+        try:
+            self.transform = Chain(layers, name="chain")
+            # Keras tracks every layer ever assigned; drop the replaced chain so that
+            # `save`/`load_model` see exactly one, as in a model built with these blocks.
+            if old in self._layers:
+                self._layers.remove(old)
+        finally:
+            if locked:
+                tracker.lock()
         self.transform.build((None,) + self.event_shape)
         self._arguments["num_blocks"] = len(layers) // 2
         self.built = True
@@ -325,7 +335,5 @@ class GaussianizationFlow(_GreedyPreset):
                            validation_data=validation_data, **kwargs)
 
     def _greedy_done(self):
-        if not self.transform.layers:
-            return False
-        self._ensure_built()
-        return float(_numpy(self.transform.layers[0].initialized)) > 0
+        first = self.transform.layers[0] if self.transform.layers else None
+        return bool(first is not None and first.built and float(_numpy(first.initialized)) > 0)
