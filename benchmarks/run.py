@@ -101,9 +101,8 @@ def preset_builder(cls, config):
         kwargs["hidden_units"] = tuple(config.hidden_units)
     if "bins" in params:
         kwargs["bins"] = 8  # zuko's NSF default
-
-    if "num_blocks" in params and cls.__name__ == "GaussianizationFlow":
-        kwargs["num_blocks"] = config.num_layers
+    # GaussianizationFlow keeps its default num_blocks=None: the greedy start chooses the
+    # depth on the validation data, as RBIG does.
 
     def build(features):
         return cls(features, **kwargs)
