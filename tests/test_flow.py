@@ -220,3 +220,10 @@ def test_default_compile_runs_several_steps_per_execution(moons):
                else flow.optimizer.iterations) == 10  # every batch was a step
     flow.compile(optimizer="adam", steps_per_execution=1)
     assert flow.steps_per_execution == 1
+
+
+def test_progress_bar_counts_the_epoch_steps_with_several_steps_per_execution(moons, capsys):
+    flow = tff.RealNVP(2, num_layers=2, hidden_units=(16,))
+    flow.fit(moons[:640], epochs=1, batch_size=64, verbose=1)  # 10 steps, one execution of up to 32
+    out = capsys.readouterr().out
+    assert "10/10" in out and "32/10" not in out

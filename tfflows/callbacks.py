@@ -58,3 +58,15 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
                 RuntimeWarning,
                 stacklevel=2,
             )
+
+
+class EpochProgbarLogger(keras.callbacks.ProgbarLogger):
+    """Keras's progress bar with the step count clipped to the epoch's length.
+
+    With `steps_per_execution` > 1, Keras reports a partial last execution as if it were
+    full, and its bar would read e.g. "32/25"; `Flow.fit` uses this logger instead."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.target is not None:
+            batch = min(batch, self.target - 1)
+        super().on_train_batch_end(batch, logs)

@@ -13,7 +13,7 @@ import numpy as np
 from keras import ops
 
 from tfflows import validation
-from tfflows.callbacks import StopOnNonFiniteLoss
+from tfflows.callbacks import EpochProgbarLogger, StopOnNonFiniteLoss
 from tfflows.distributions import StandardNormal
 
 # Training steps per call of the train function when `compile` is given
@@ -229,6 +229,9 @@ class Flow(keras.Model):
         callbacks = list(callbacks or [])
         if not any(isinstance(c, StopOnNonFiniteLoss) for c in callbacks):
             callbacks.append(StopOnNonFiniteLoss())
+        if kwargs.get("verbose", "auto") != 0 and not any(isinstance(c, keras.callbacks.ProgbarLogger)
+                                                         for c in callbacks):
+            callbacks.append(EpochProgbarLogger())
         if keras.backend.backend() == "tensorflow" and "validation_split" not in kwargs and not _is_dataset(x):
             from tfflows._tf_data import array_dataset
 
