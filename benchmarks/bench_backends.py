@@ -165,11 +165,7 @@ def x64_probe(args):
 # ----- driver --------------------------------------------------------------------------------
 def run_worker(backend, jit, args, extra_env=None, probe=False):
     path = os.path.join(tempfile.gettempdir(), f"tfflows_backends_{os.getpid()}_{backend}_{jit}{'_probe' if probe else ''}.json")
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", **(extra_env or {}))
-    if backend == "jax" and args.threads == 1:
-        # the JAX counterpart of limiting TF to one thread
-        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
-                            "intra_op_parallelism_threads=1").strip()
+    env = protocol.backend_env(backend, args.threads, extra_env)
     cmd = [sys.executable, os.path.abspath(__file__), "--probe-worker" if probe else "--worker", "--jit", jit,
            "--models", args.models, "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
            "--threads", str(args.threads), "--seed", str(args.seed), "--samples", str(args.samples),

@@ -82,6 +82,16 @@ def limit_threads(n):
     torch.set_num_threads(n)
 
 
+def backend_env(backend, threads, extra=None):
+    """Environment for a subprocess on Keras backend `backend`: quiet TensorFlow, and with
+    threads == 1 the JAX counterpart of `limit_threads(1)` (single-threaded XLA CPU)."""
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", **(extra or {}))
+    if backend == "jax" and threads == 1:
+        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
+                            "intra_op_parallelism_threads=1").strip()
+    return env
+
+
 # ----- data ----------------------------------------------------------------------------
 def load(name, seed=0):
     """(train, validation, test) float32 arrays of a protocol dataset."""

@@ -56,10 +56,7 @@ class OtherBackendCandidate:
     def evaluate(self, dataset, config, timeout=3600):
         fd, path = tempfile.mkstemp(suffix=".json")
         os.close(fd)
-        env = dict(os.environ, KERAS_BACKEND=self.backend, TF_CPP_MIN_LOG_LEVEL="3")
-        if self.backend == "jax" and config.threads == 1:  # the JAX counterpart of one TF thread
-            env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
-                                "intra_op_parallelism_threads=1").strip()
+        env = protocol.backend_env(self.backend, config.threads)
         cmd = [sys.executable, os.path.abspath(__file__), "--worker", json.dumps({
             "preset": self.preset, "dataset": dataset, "config": dataclasses.asdict(config), "json": path})]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
