@@ -331,16 +331,17 @@ def fit_checks(name, config, features, data, batch, jit):
 # ----- proposed changes, measured without editing tfflows ----------------------------------------------
 def unstack_affine_params(model):
     """Proposal A: `_AffineTransformer._shift_and_log_scale` reads (shift, raw log-scale)
-    with one `ops.unstack` instead of two strided slices `params[..., 0]`,
-    `params[..., 1]` (whose gradients are two StridedSliceGrad ops that each write a
-    full-size zero tensor). Patched on this model's layer instances only."""
+    with one `ops.unstack` instead of two strided slices `params[..., 0, :]`,
+    `params[..., 1, :]` (whose gradients are two StridedSliceGrad ops that each write a
+    full-size zero tensor). Patched on this model's layer instances only. Adopted by
+    tfflows; since the parameter-major MADE layout it is the same as "MAF as is"."""
     from keras import ops
 
     clamp = _current_clamp()
     for layer in model.transform.layers:
         if hasattr(layer, "_shift_and_log_scale") and hasattr(layer, "log_scale_clamp"):
             def split(params, layer=layer):
-                shift, raw = ops.unstack(params, 2, axis=-1)
+                shift, raw = ops.unstack(params, 2, axis=-2)  # params (batch, 2, D), parameter-major
                 return shift, clamp(raw, layer.log_scale_clamp)
 
             layer._shift_and_log_scale = split
@@ -365,7 +366,7 @@ def tanh_clamp(model):
         if hasattr(layer, "_shift_and_log_scale") and hasattr(layer, "log_scale_clamp"):
             def split(params, layer=layer):
                 bound = layer.log_scale_clamp
-                return params[..., 0], bound * ops.tanh(params[..., 1] / bound)
+                return params[..., 0, :], bound * ops.tanh(params[..., 1, :] / bound)
 
             layer._shift_and_log_scale = split
     return model

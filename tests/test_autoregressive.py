@@ -44,18 +44,18 @@ def test_made_is_autoregressive(order, hidden):
                     activation="tanh", dtype="float64")
     x, _ = _built(made)
     out = made(x)
-    assert tuple(out.shape) == (3, 5, 3)
-    jac = _jacobian(lambda v: made(v), x).reshape(3, 5, 3, 5)  # (batch, feature, param, input)
+    assert tuple(out.shape) == (3, 3, 5)  # (batch, param, feature): parameter-major
+    jac = _jacobian(lambda v: made(v), x).reshape(3, 3, 5, 5)  # (batch, param, feature, input)
     position = np.empty(5, int)
     position[made.permutation] = np.arange(5)
     allowed = position[None, :] < position[:, None]  # output i may see input j iff j precedes i
     for i in range(5):
         for j in range(5):
             if not allowed[i, j]:
-                assert np.all(jac[:, i, :, j] == 0), (i, j)
+                assert np.all(jac[:, :, i, j] == 0), (i, j)
     # With hidden layers wide enough, every allowed connection is actually used.
     if hidden and min(hidden) >= 4:
-        used = np.abs(jac).sum(axis=(0, 2)) > 0
+        used = np.abs(jac).sum(axis=(0, 1)) > 0
         np.testing.assert_array_equal(used, allowed)
 
 
@@ -63,9 +63,9 @@ def test_made_context_reaches_every_output_including_the_first():
     made = tff.MADE(params_per_feature=2, hidden_units=(8,), context_features=2, dtype="float64")
     x, c = _built(made, context=2)
     # d out[b, i, :] / d context[b]: the context enters every feature's parameters.
-    grad = _jacobian(lambda ctx: made(keras.ops.convert_to_tensor(x), ctx), c).reshape(3, 5, 2, 2)
+    grad = _jacobian(lambda ctx: made(keras.ops.convert_to_tensor(x), ctx), c).reshape(3, 2, 5, 2)
     for i in range(5):
-        assert np.abs(grad[:, i]).sum() > 0, f"feature {i} ignores the context"
+        assert np.abs(grad[:, :, i]).sum() > 0, f"feature {i} ignores the context"
     with pytest.raises(ValueError, match="no context"):
         made(x)
 
@@ -79,7 +79,7 @@ def test_made_masks_and_order_helpers():
         input_order("sideways", 3)
     masks = made_masks(np.array([1, 2, 3]), (4,), 2)
     assert [m.shape for m in masks] == [(3, 4), (4, 6)]
-    assert masks[-1][:, :2].sum() == 0  # the first feature depends on nothing
+    assert masks[-1][:, [0, 3]].sum() == 0  # the first feature's 2 parameters depend on nothing
 
 
 def test_made_config_round_trip_keeps_random_order():

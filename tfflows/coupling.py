@@ -75,9 +75,11 @@ class Coupling(Bijector):
         self.conditioner.build((None, len(self._identity_idx)))
 
     def _params(self, x_a, context):
+        """The conditioner's outputs as (batch, params_per_feature, n_b), parameter-major
+        like `MADE`'s: each parameter is a contiguous block, read without strided slices."""
         params = self.conditioner(x_a, context)
         n_b = len(self._transform_idx)
-        return ops.reshape(params, tuple(ops.shape(params)[:-1]) + (n_b, self.params_per_feature))
+        return ops.reshape(params, tuple(ops.shape(params)[:-1]) + (self.params_per_feature, n_b))
 
     def _split(self, x):
         return ops.take(x, self._identity_idx, axis=-1), ops.take(x, self._transform_idx, axis=-1)
@@ -118,10 +120,10 @@ class AdditiveCoupling(Coupling):
     params_per_feature = 1
 
     def _transform(self, x_b, params):
-        return x_b + params[..., 0], self._zeros_log_det(x_b)
+        return x_b + params[..., 0, :], self._zeros_log_det(x_b)
 
     def _inverse_transform(self, y_b, params):
-        return y_b - params[..., 0], self._zeros_log_det(y_b)
+        return y_b - params[..., 0, :], self._zeros_log_det(y_b)
 
 
 @keras.saving.register_keras_serializable(package="tfflows")
@@ -143,7 +145,8 @@ class AffineCoupling(Coupling):
         self.log_scale_clamp = float(log_scale_clamp)
 
     def _shift_and_log_scale(self, params):
-        return params[..., 0], soft_clamp(params[..., 1], self.log_scale_clamp)
+        shift, log_scale = ops.unstack(params, 2, axis=-2)
+        return shift, soft_clamp(log_scale, self.log_scale_clamp)
 
     def _transform(self, x_b, params):
         shift, log_scale = self._shift_and_log_scale(params)

@@ -43,7 +43,7 @@ def made_masks(input_degrees, hidden_units, params_per_feature, context_features
 
     Rows of the first mask are the D inputs followed by the context inputs (degree 0).
     Hidden degrees cycle over 1..D-1 (0..D-1 with a context); the output columns are
-    laid out feature-major: column i * params_per_feature + p belongs to feature i.
+    laid out parameter-major: column p * D + i is parameter p of feature i.
     """
     features = len(input_degrees)
     low = 0 if context_features else 1
@@ -54,17 +54,19 @@ def made_masks(input_degrees, hidden_units, params_per_feature, context_features
         degrees = low + np.arange(units) % (high - low + 1)
         masks.append((degrees[None, :] >= prev[:, None]).astype("float32"))
         prev = degrees
-    out_degrees = np.repeat(np.asarray(input_degrees), params_per_feature)
+    out_degrees = np.tile(np.asarray(input_degrees), params_per_feature)
     masks.append((out_degrees[None, :] > prev[:, None]).astype("float32"))
     return masks
 
 
 @keras.saving.register_keras_serializable(package="tfflows")
 class MADE(keras.layers.Layer):
-    """Masked dense network: x (batch, D) [+ context (batch, C)] -> (batch, D, P) parameters.
+    """Masked dense network: x (batch, D) [+ context (batch, C)] -> (batch, P, D) parameters.
 
-    out[..., i, :] depends only on x_j with order position(j) < position(i) (and on the
-    context). One pass computes the parameters of all D features at once.
+    out[..., :, i] depends only on x_j with order position(j) < position(i) (and on the
+    context). One pass computes the parameters of all D features at once. The layout is
+    parameter-major, (P, D): each parameter is a contiguous (batch, D) block, which the
+    transformers read without strided slices.
 
     Args:
         params_per_feature: P, number of outputs per input feature.
@@ -118,10 +120,10 @@ class MADE(keras.layers.Layer):
             h = ops.matmul(h, kernel * ops.cast(mask, kernel.dtype)) + bias
             if k < last:
                 h = self._activation(h)
-        return ops.reshape(h, tuple(ops.shape(h)[:-1]) + (self.features, self.params_per_feature))
+        return ops.reshape(h, tuple(ops.shape(h)[:-1]) + (self.params_per_feature, self.features))
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (int(input_shape[-1]), self.params_per_feature)
+        return tuple(input_shape[:-1]) + (self.params_per_feature, int(input_shape[-1]))
 
     def get_config(self):
         return {

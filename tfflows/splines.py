@@ -36,27 +36,38 @@ def spline_params_per_feature(bins):
     return 3 * int(bins) - 1
 
 
-def _knots(raw, bound, minimum):
-    """Softmax bin sizes (each >= minimum of the interval) -> the left and right knots of
-    every bin, -B = k_0 < ... < k_K = B, and the bin sizes k_(j+1) - k_j.
+def _bin_masks(t, sizes, total, minimum):
+    """Which bins lie before the value: `before[j] = 1` if the value is at or after the
+    right knot of bin j, `through[j] = 1` if it is at or after the left knot of bin j
+    (so `through - before` is the one-hot of its bin). Shapes (..., K, D).
 
-    Written without strided slices (whose gradients dominated a training step without
-    XLA): the cumulative sum is a product with a triangular matrix, and the two edges
-    come from concatenations."""
-    bins = raw.shape[-1]
-    sizes = minimum + (1.0 - minimum * bins) * ops.softmax(raw, axis=-1)
-    upper = ops.convert_to_tensor(np.triu(np.ones((bins, bins - 1))), raw.dtype)  # sum of sizes[:j+1]
-    inner = 2.0 * bound * ops.matmul(sizes, upper) - bound
-    edge = ops.ones_like(sizes[..., :1]) * bound
-    left = ops.concatenate([-edge, inner], axis=-1)
-    right = ops.concatenate([inner, edge], axis=-1)
-    return left, right, right - left
+    t = (x + B) / 2B in [0, 1]; `sizes` are the unnormalized bin sizes exp(raw) with sum
+    `total`. A knot at fraction  minimum * (j + 1) + (1 - K minimum) cumsum_j / total  is
+    compared without a division. The last bin never lies before the value (x <= B) and
+    the first bin's left knot is -B. No gradient flows through the masks."""
+    bins = sizes.shape[-2]
+    scale = 1.0 - minimum * bins
+    inclusive = ops.convert_to_tensor(np.tril(np.ones((bins - 1, bins))), sizes.dtype)  # cumsum of bins 0..K-2
+    cumulative = ops.matmul(inclusive, sizes)  # a matmul: much cheaper than a cumsum op on TF's CPU
+    offsets = ops.convert_to_tensor(minimum * np.arange(1, bins, dtype="float64")[:, None], sizes.dtype)
+    passed = ops.cast((t[..., None, :] - offsets) * total[..., None, :] >= scale * cumulative, sizes.dtype)
+    ones = ops.ones_like(t[..., None, :])
+    before = ops.concatenate([passed, ops.zeros_like(ones)], axis=-2)
+    through = ops.concatenate([ones, passed], axis=-2)
+    return before, through
 
 
-def _select(values, one_hot):
-    """values[..., index] for a one-hot encoding of index; exact (one product by 1, the
-    others by 0), and its gradient is a product instead of a scatter."""
-    return ops.sum(values * one_hot, axis=-1)
+def _bin_edges(sizes, total, before, through, bin_index, bound, minimum):
+    """The left and right knots of each value's bin, -B + 2B (minimum k + (1 - K minimum)
+    sum of the sizes of the bins before / total). The right knot of bin k and the left
+    knot of bin k + 1 sum the same products in the same order, so they are equal bit for
+    bit, and every sum over bins is of a product with a 0/1 mask (no gathers, whose
+    gradients are scatters)."""
+    bins = sizes.shape[-2]
+    scale = (1.0 - minimum * bins) / total
+    left = minimum * bin_index + scale * ops.sum(sizes * before, axis=-2)
+    right = minimum * (bin_index + 1.0) + scale * ops.sum(sizes * through, axis=-2)
+    return 2.0 * bound * left - bound, 2.0 * bound * right - bound
 
 
 def _bin_position(u, v, s, d_lo, d_hi):
@@ -89,39 +100,61 @@ def _bin_position(u, v, s, d_lo, d_hi):
     return ops.where(positive, first, second)
 
 
-def rational_quadratic_spline(x, params, bound=5.0, inverse=False):
+def rational_quadratic_spline(x, params, bound=5.0, inverse=False, axis=-1):
     """Elementwise monotone RQ spline on [-bound, bound], identity outside.
 
-    x: (..., ) values; params: (..., 3K - 1) unconstrained parameters per value, laid out
-    [widths (K), heights (K), interior derivatives (K - 1)]. Returns (y, log|dy/dx|)
-    elementwise; with inverse=True, (x, log|dx/dy|) for x the input treated as y.
+    x: (...,) values; params: their 3K - 1 unconstrained parameters, laid out [widths (K),
+    heights (K), interior derivatives (K - 1)] along `axis`: -1 for params of shape
+    (..., 3K - 1), or -2 for (..., 3K - 1, D) with x of shape (..., D) (the layers'
+    parameter-major layout). Returns (y, log|dy/dx|) elementwise; with inverse=True,
+    (x, log|dx/dy|) for x the input treated as y.
 
     Numerics: the position in the bin is carried as the pair (xi, eta = 1 - xi), each
     computed from its own nearest knot, and every formula is written with sums of positive
     terms only, so the map, its inverse and the log-derivative stay accurate at both ends
     of a bin even when knot derivatives and bin slopes differ by many orders of magnitude.
+
+    Speed (TensorFlow's CPU kernels, no XLA): the bins sit on axis -2 with the features
+    contiguous behind them, so every reduction over bins and its gradient's broadcast run
+    over whole rows; bin sizes are never normalized per bin (softmax) but through per-value
+    sums; the value's bin is found with 0/1 masks (see `_bin_masks`).
     """
-    bins = (params.shape[-1] + 1) // 3
+    rank, x_rank = len(params.shape), len(x.shape)
+    if axis in (-1, rank - 1) and rank == x_rank + 1:
+        y, log_deriv = rational_quadratic_spline(x[..., None], params[..., None], bound, inverse, axis=-2)
+        return y[..., 0], log_deriv[..., 0]
+    if axis not in (-2, rank - 2) or rank != x_rank + 1:
+        raise ValueError(f"params must have one more axis than x, with the parameters on axis -1 or -2; "
+                         f"got x of shape {tuple(x.shape)}, params of shape {tuple(params.shape)}, axis={axis}.")
+    bins = (params.shape[-2] + 1) // 3
     params = soft_clamp(params, RAW_PARAMETER_CLAMP)
-    widths_raw, heights_raw, derivs_raw = ops.split(params, [bins, 2 * bins], axis=-1)
-    lefts_x, rights_x, widths = _knots(widths_raw, bound, MIN_BIN_WIDTH)
-    lefts_y, rights_y, heights = _knots(heights_raw, bound, MIN_BIN_HEIGHT)
-    ones = ops.ones_like(widths_raw[..., :1])
+    widths_raw, heights_raw, derivs_raw = ops.split(params, [bins, 2 * bins], axis=-2)
+    # unnormalized bin sizes: the raw values are soft-clamped to +-3.5, so exp cannot overflow
+    widths, heights = ops.exp(widths_raw), ops.exp(heights_raw)
+    width_total, height_total = ops.sum(widths, axis=-2), ops.sum(heights, axis=-2)
     inner_derivs = MIN_DERIVATIVE + ops.softplus(derivs_raw + _DERIVATIVE_SHIFT)
-    left_derivs = ops.concatenate([ones, inner_derivs], axis=-1)
-    right_derivs = ops.concatenate([inner_derivs, ones], axis=-1)
 
     inside = ops.logical_and(x >= -bound, x <= bound)
     xc = ops.clip(x, -bound, bound)  # keeps the unused branch finite (and its gradient)
-    # The bin of xc: the last bin whose left knot is <= xc (the first bin's left knot is
-    # -B <= xc), as a one-hot mask over the K bins.
-    lefts = lefts_y if inverse else lefts_x
-    at_or_after = ops.cast(xc[..., None] >= lefts, params.dtype)  # 1 ... 1 0 ... 0
-    one_hot = at_or_after - ops.concatenate([at_or_after[..., 1:], ops.zeros_like(ones)], axis=-1)
-
-    x_k, x_k1, w_k = _select(lefts_x, one_hot), _select(rights_x, one_hot), _select(widths, one_hot)
-    y_k, y_k1, h_k = _select(lefts_y, one_hot), _select(rights_y, one_hot), _select(heights, one_hot)
-    d_k, d_k1 = _select(left_derivs, one_hot), _select(right_derivs, one_hot)
+    t = (xc + bound) / (2.0 * bound)
+    if inverse:
+        before, through = _bin_masks(t, heights, height_total, MIN_BIN_HEIGHT)
+    else:
+        before, through = _bin_masks(t, widths, width_total, MIN_BIN_WIDTH)
+    bin_index = ops.sum(before, axis=-2)
+    x_k, x_k1 = _bin_edges(widths, width_total, before, through, bin_index, bound, MIN_BIN_WIDTH)
+    y_k, y_k1 = _bin_edges(heights, height_total, before, through, bin_index, bound, MIN_BIN_HEIGHT)
+    w_k, h_k = x_k1 - x_k, y_k1 - y_k
+    # interior derivative j sits at knot j + 1: the left derivative of bin j + 1 and the
+    # right derivative of bin j; the boundary derivatives are 1
+    if bins > 1:
+        one_hot = through - before
+        first, after_first = ops.split(one_hot, [1], axis=-2)
+        before_last, last = ops.split(one_hot, [bins - 1], axis=-2)
+        d_k = ops.sum(inner_derivs * after_first, axis=-2) + first[..., 0, :]
+        d_k1 = ops.sum(inner_derivs * before_last, axis=-2) + last[..., 0, :]
+    else:
+        d_k = d_k1 = ops.ones_like(xc)
     s_k = h_k / w_k
 
     zero = ops.zeros_like(xc)
@@ -148,14 +181,14 @@ def rational_quadratic_spline(x, params, bound=5.0, inverse=False):
 
 
 class _SplineTransformer:
-    """Transformer shared by the spline layers; params (..., D, 3K - 1)."""
+    """Transformer shared by the spline layers; params (..., 3K - 1, D), parameter-major."""
 
     def _transform(self, u, params):
-        v, log_deriv = rational_quadratic_spline(u, params, self.bound)
+        v, log_deriv = rational_quadratic_spline(u, params, self.bound, axis=-2)
         return v, ops.sum(log_deriv, axis=-1)
 
     def _inverse_transform(self, v, params):
-        u, log_deriv = rational_quadratic_spline(v, params, self.bound, inverse=True)
+        u, log_deriv = rational_quadratic_spline(v, params, self.bound, inverse=True, axis=-2)
         return u, ops.sum(log_deriv, axis=-1)
 
 
