@@ -7,6 +7,38 @@ import keras
 import numpy as np
 
 
+def _is_float(variable):
+    return keras.backend.standardize_dtype(variable.dtype).startswith(("float", "bfloat"))
+
+
+def _snapshot_function(model):
+    """A function () -> (copies of the model's weights, whether all are finite).
+
+    On TensorFlow it is one `tf.function` call: a numpy snapshot (`get_weights`) every
+    epoch cost about 1 ms per step of a short tabular epoch (NSF on breast_cancer, six
+    steps per epoch). TensorFlow variables are copy-on-write, so holding the read values
+    costs a copy only at the next update. Other backends use numpy copies."""
+    if keras.backend.backend() != "tensorflow":
+        def snapshot():
+            values = model.get_weights()
+            return values, all(np.all(np.isfinite(w)) for w, v in zip(values, model.weights) if _is_float(v))
+
+        return snapshot
+    import tensorflow as tf
+
+    @tf.function(autograph=False)
+    def read():
+        values = [tf.identity(v.value) for v in model.weights]
+        flags = [tf.reduce_all(tf.math.is_finite(w)) for w, v in zip(values, model.weights) if _is_float(v)]
+        return values, tf.reduce_all(tf.stack(flags)) if flags else tf.constant(True)
+
+    def snapshot():
+        values, finite = read()
+        return values, bool(finite)
+
+    return snapshot
+
+
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
     """Stops `fit` at the first NaN/Inf batch loss and restores the last good weights.
 
@@ -25,7 +57,8 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         self._epoch = 0
 
     def on_train_begin(self, logs=None):
-        self._good_weights = self.model.get_weights()
+        self._snapshot = _snapshot_function(self.model)
+        self._good_weights = self._snapshot()[0]
         self.stopped_at = None
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -39,16 +72,17 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self.stopped_at is None:
-            weights = self.model.get_weights()
+            weights, finite = self._snapshot()
             # A last step with a finite loss can still leave NaN weights (NaN gradients).
-            if all(np.all(np.isfinite(w)) for w in weights):
+            if finite:
                 self._good_weights = weights
         elif logs is not None:
             logs["nonfinite_loss"] = 1.0
 
     def on_train_end(self, logs=None):
         if self.stopped_at is not None:
-            self.model.set_weights(self._good_weights)
+            for variable, value in zip(self.model.weights, self._good_weights):
+                variable.assign(value)
             epoch, batch = self.stopped_at
             warnings.warn(
                 f"Training stopped: the loss became NaN or Inf at epoch {epoch + 1}, batch {batch}. "
