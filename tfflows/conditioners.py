@@ -8,13 +8,16 @@ the base distribution.
 import keras
 from keras import ops
 
+from tfflows import _dense_stack as dense_stack
+
 
 @keras.saving.register_keras_serializable(package="tfflows")
 class MLP(keras.layers.Layer):
     """Fully connected conditioner: inputs -> hidden layers -> `out_features` outputs.
 
     If `context_features` > 0, `call(x, context)` concatenates the context to the input.
-    The output layer is zero-initialized (identity flow at start).
+    The output layer is zero-initialized (identity flow at start). Its kernels and biases
+    are one flat variable `parameters` (see `tfflows._dense_stack`).
     """
 
     def __init__(
@@ -32,24 +35,19 @@ class MLP(keras.layers.Layer):
         self.activation = activation
         self.context_features = int(context_features)
         self.zero_init = bool(zero_init)
-        self.hidden = [
-            keras.layers.Dense(h, activation=activation, dtype=self.dtype_policy, name=f"hidden_{i}")
-            for i, h in enumerate(self.hidden_units)
-        ]
-        self.output_layer = keras.layers.Dense(
-            self.out_features,
-            kernel_initializer="zeros" if zero_init else "glorot_uniform",
-            bias_initializer="zeros",
-            dtype=self.dtype_policy,
-            name="output",
-        )
+        self._activation = keras.activations.get(activation)
 
     def build(self, input_shape):
-        width = input_shape[-1] + self.context_features
-        for layer in self.hidden:
-            layer.build((None, width))
-            width = layer.units
-        self.output_layer.build((None, width))
+        widths = [int(input_shape[-1]) + self.context_features, *self.hidden_units, self.out_features]
+        self._shapes = list(zip(widths[:-1], widths[1:]))
+        # kernels and biases in one flat variable: one optimizer update per conditioner
+        self.parameters = self.add_weight(
+            shape=(sum(dense_stack.sizes(self._shapes)),), name="parameters",
+            initializer=lambda shape, dtype=None: dense_stack.initial_values(self._shapes, self.zero_init, dtype))
+
+    def kernels_and_biases(self):
+        """The kernels (fan_in, fan_out) and the biases of every layer, first to last."""
+        return dense_stack.kernels_and_biases(self.parameters, self._shapes)
 
     def call(self, x, context=None):
         if self.context_features:
@@ -59,9 +57,13 @@ class MLP(keras.layers.Layer):
                     "but no context was given."
                 )
             x = ops.concatenate([x, ops.cast(context, x.dtype)], axis=-1)
-        for layer in self.hidden:
-            x = layer(x)
-        return self.output_layer(x)
+        kernels, biases = self.kernels_and_biases()
+        last = len(kernels) - 1
+        for k, (kernel, bias) in enumerate(zip(kernels, biases)):
+            x = ops.matmul(x, kernel) + bias
+            if k < last:
+                x = self._activation(x)
+        return x
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.out_features,)

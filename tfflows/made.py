@@ -17,6 +17,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from tfflows import _dense_stack as dense_stack
+
 
 def input_order(order, features, seed=None):
     """The autoregressive order as a permutation: `perm[k]` is the feature generated k-th.
@@ -101,12 +103,19 @@ class MADE(keras.layers.Layer):
         degrees[self.permutation] = np.arange(1, features + 1)
         self.input_degrees = degrees
         self._masks = made_masks(degrees, self.hidden_units, self.params_per_feature, self.context_features)
-        self._kernels, self._biases = [], []
-        for k, mask in enumerate(self._masks):
-            last = k == len(self._masks) - 1
-            init = "zeros" if (last and self.zero_init) else "glorot_uniform"
-            self._kernels.append(self.add_weight(shape=mask.shape, initializer=init, name=f"kernel_{k}"))
-            self._biases.append(self.add_weight(shape=(mask.shape[1],), initializer="zeros", name=f"bias_{k}"))
+        # All kernels and biases live in ONE flat variable (see `tfflows._dense_stack`):
+        # one optimizer update per MADE instead of two per layer.
+        self._shapes = [mask.shape for mask in self._masks]
+        self._flat_mask = np.concatenate([part for mask in self._masks
+                                          for part in (mask.ravel(), np.ones(mask.shape[1]))]).astype("float32")
+        self.parameters = self.add_weight(
+            shape=(int(self._flat_mask.size),), name="parameters",
+            initializer=lambda shape, dtype=None: dense_stack.initial_values(self._shapes, self.zero_init, dtype))
+
+    def kernels_and_biases(self):
+        """The masked kernels (fan_in, fan_out) and the biases of every layer, first to last."""
+        flat = self.parameters * ops.cast(self._flat_mask, self.parameters.dtype)
+        return dense_stack.kernels_and_biases(flat, self._shapes)
 
     def call(self, x, context=None):
         if self.context_features:
@@ -115,9 +124,10 @@ class MADE(keras.layers.Layer):
                                  "but no context was given.")
             x = ops.concatenate([x, ops.cast(context, x.dtype)], axis=-1)
         h = x
-        last = len(self._masks) - 1
-        for k, (mask, kernel, bias) in enumerate(zip(self._masks, self._kernels, self._biases)):
-            h = ops.matmul(h, kernel * ops.cast(mask, kernel.dtype)) + bias
+        kernels, biases = self.kernels_and_biases()
+        last = len(kernels) - 1
+        for k, (kernel, bias) in enumerate(zip(kernels, biases)):
+            h = ops.matmul(h, kernel) + bias
             if k < last:
                 h = self._activation(h)
         return ops.reshape(h, tuple(ops.shape(h)[:-1]) + (self.params_per_feature, self.features))
