@@ -2,10 +2,11 @@
 draws its own train/validation/test split and its own initialization, so one seed's
 test NLL on a small data set (breast_cancer: 341 training rows) says little on its own.
 Reports, per dataset and model, the test NLL of every seed with its mean and standard
-error, and the train steps/s ratio to a peer measured in the same run of each seed.
+error, and for each pair (model, peer) the train steps/s ratio measured in the same run
+of each seed and the per-seed difference in test NLL.
 
-    python benchmarks/bench_seeds.py --models 'NSF,zuko NSF' --peer 'zuko NSF' --datasets breast_cancer --seeds 0,1,2,3,4
-    python benchmarks/bench_seeds.py --models 'MAF,TFP MAF,zuko MAF' --peer 'TFP MAF' --seeds 0,1,2
+    python benchmarks/bench_seeds.py --pairs 'NSF:zuko NSF' --datasets breast_cancer --seeds 0,1,2,3,4
+    python benchmarks/bench_seeds.py --pairs 'MAF:TFP MAF,MAF:zuko MAF,NSF:zuko NSF' --seeds 0,1,2,3,4
 
 Writes benchmarks/results/seeds_<date>.md (or --out).
 """
@@ -41,13 +42,14 @@ def _fmt(value, digits=2):
     return "—" if not math.isfinite(value) else f"{value:.{digits}f}"
 
 
-def report(by_seed, seeds, peer, command, machine, started, minutes):
-    """by_seed: {seed: [Result]} -> Markdown."""
+def report(by_seed, seeds, pairs, command, machine, started, minutes):
+    """by_seed: {seed: [Result]}, pairs: [(model, peer)] -> Markdown."""
     lines = [f"# Seed sweep ({started:%Y-%m-%d %H:%M})", "", f"Command: `{command}`", "", *machine,
              f"- Seeds: {', '.join(map(str, seeds))}; each seed draws its own split and initialization "
              "(protocol of `benchmarks/run.py`, otherwise unchanged).",
-             f"- Steps/s ratios are to **{peer}** in the same run of the same seed; the mean of the per-seed "
-             "ratios is shown with its standard error.",
+             "- Pairs: steps/s ratio = model / peer, both measured in the same run of the same seed (the "
+             "mean of the per-seed ratios with its standard error); ΔNLL = model - peer per seed "
+             "(negative: the model is better).",
              f"- Total run time: {minutes:.1f} min", ""]
     datasets = sorted({r.dataset for results in by_seed.values() for r in results},
                       key=lambda d: protocol.DATASETS.index(d) if d in protocol.DATASETS else 99)
@@ -57,47 +59,58 @@ def report(by_seed, seeds, peer, command, machine, started, minutes):
             for r in results:
                 if r.dataset == dataset and r.model not in models:
                     models.append(r.model)
-        lines += [f"### {dataset}", "",
-                  "| model | library | test NLL per seed | mean NLL ± s.e. | steps/s ratio per seed | mean ratio ± s.e. |",
-                  "|---|---|---|---:|---|---:|"]
+        lines += [f"### {dataset}", "", "| model | library | test NLL per seed | mean NLL ± s.e. |", "|---|---|---|---:|"]
         for model in models:
-            nll, ratio, library = [], [], ""
-            for seed in seeds:
-                rows = {r.model: r for r in by_seed[seed] if r.dataset == dataset}
-                r = rows.get(model)
-                library = library or (r.library if r else "")
-                nll.append(r.test_nll if r and not r.failed else math.nan)
-                ref = rows.get(peer)
-                ok = r and ref and not r.failed and not ref.failed and ref.steps_per_s > 0
-                ratio.append(r.steps_per_s / ref.steps_per_s if ok else math.nan)
+            nll = [_nll(by_seed[seed], dataset, model) for seed in seeds]
+            library = next((r.library for seed in seeds for r in by_seed[seed] if r.model == model), "")
             m, e = _mean_and_error(nll)
+            lines.append(f"| {model} | {library} | {' / '.join(_fmt(v) for v in nll)} | {_fmt(m)} ± {_fmt(e)} |")
+        lines += ["", "| pair | steps/s ratio per seed | mean ratio ± s.e. | ΔNLL per seed | mean ΔNLL ± s.e. |",
+                  "|---|---|---:|---|---:|"]
+        for model, peer in pairs:
+            ratio, delta = [], []
+            for seed in seeds:
+                rows = {r.model: r for r in by_seed[seed] if r.dataset == dataset and not r.failed}
+                a, b = rows.get(model), rows.get(peer)
+                ratio.append(a.steps_per_s / b.steps_per_s if a and b and b.steps_per_s > 0 else math.nan)
+                delta.append(a.test_nll - b.test_nll if a and b else math.nan)
             rm, re = _mean_and_error(ratio)
-            lines.append(f"| {model} | {library} | {' / '.join(_fmt(v) for v in nll)} | {_fmt(m)} ± {_fmt(e)} | "
-                         f"{' / '.join(_fmt(v) for v in ratio)} | {_fmt(rm)} ± {_fmt(re)} |")
+            dm, de = _mean_and_error(delta)
+            lines.append(f"| {model} : {peer} | {' / '.join(_fmt(v) for v in ratio)} | {_fmt(rm)} ± {_fmt(re)} | "
+                         f"{' / '.join(_fmt(v) for v in delta)} | {_fmt(dm)} ± {_fmt(de)} |")
         lines.append("")
     return "\n".join(lines)
 
 
+def _nll(results, dataset, model):
+    for r in results:
+        if r.dataset == dataset and r.model == model and not r.failed:
+            return r.test_nll
+    return math.nan
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--models", required=True, help="comma-separated names, as for benchmarks/run.py")
-    p.add_argument("--peer", required=True, help="the model every steps/s ratio is taken to")
+    p.add_argument("--pairs", required=True,
+                   help="comma-separated model:peer pairs of benchmarks/run.py names, e.g. 'NSF:zuko NSF'")
     p.add_argument("--datasets", default=",".join(protocol.DATASETS))
     p.add_argument("--seeds", default="0,1,2,3,4")
     p.add_argument("--max-train-seconds", default="120")
     p.add_argument("--out")
     args = p.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
+    pairs = [tuple(part.strip() for part in pair.split(":")) for pair in args.pairs.split(",")]
+    models = list(dict.fromkeys(name for pair in pairs for name in pair))
     started, t0 = datetime.datetime.now(), time.perf_counter()
     machine = protocol.machine_header()
     by_seed = {}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
-            by_seed[seed] = run.main(["--models", args.models, "--datasets", args.datasets, "--peer", args.peer,
+            by_seed[seed] = run.main(["--models", ",".join(models), "--datasets", args.datasets, "--peer", pairs[0][1],
                                       "--seed", str(seed), "--no-jax", "--max-train-seconds", args.max_train_seconds,
                                       "--out", os.path.join(tmp, f"seed{seed}.md")])
     command = shlex.join(["python", "benchmarks/bench_seeds.py", *(argv if argv is not None else sys.argv[1:])])
-    text = report(by_seed, seeds, args.peer, command, machine, started, (time.perf_counter() - t0) / 60)
+    text = report(by_seed, seeds, pairs, command, machine, started, (time.perf_counter() - t0) / 60)
     out = args.out or os.path.join(RESULTS, f"seeds_{started:%Y-%m-%d_%H%M}.md")
     with open(out, "w") as f:
         f.write(text + "\n")
