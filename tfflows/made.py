@@ -68,7 +68,8 @@ class MADE(keras.layers.Layer):
     out[..., :, i] depends only on x_j with order position(j) < position(i) (and on the
     context). One pass computes the parameters of all D features at once. The layout is
     parameter-major, (P, D): each parameter is a contiguous (batch, D) block, which the
-    transformers read without strided slices.
+    transformers read without strided slices. All kernels and biases are one flat
+    variable, `parameters`; `kernels_and_biases()` returns them masked and reshaped.
 
     Args:
         params_per_feature: P, number of outputs per input feature.
