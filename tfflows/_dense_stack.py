@@ -1,10 +1,10 @@
 """The kernels and biases of a stack of dense layers, held in ONE flat variable.
 
-Keras's Adam runs about 20 small ops per variable on TensorFlow, so a conditioner with
-two variables per dense layer spent a third of a MAF training step (d = 64, batch 64)
-in the optimizer; with one variable per conditioner it is a tenth
-(`python benchmarks/bench_dense_stack.py`, BENCHMARKS.md). `MADE` and `MLP` use this layout:
-[kernel_0, bias_0, kernel_1, bias_1, ...], each kernel (fan_in, fan_out) row-major.
+Keras's Adam runs about 20 small ops per variable on TensorFlow, and at the sizes of
+tabular flows their count, not their arithmetic, is the cost: with one variable per
+conditioner instead of two per dense layer a MAF training step is 1.3-1.5x cheaper
+(`python benchmarks/bench_dense_stack.py`, BENCHMARKS.md). `MADE` and `MLP` use this
+layout: [kernel_0, bias_0, kernel_1, bias_1, ...], each kernel (fan_in, fan_out) row-major.
 """
 
 import keras

@@ -229,7 +229,7 @@ class Flow(keras.Model):
             if self.optimizer is not None and not self.optimizer.built:
                 # Built now, not lazily inside the first traced train step (Keras's default
                 # without a distribution strategy): variables created during a trace make
-                # tf.function trace the whole train step a second time (NSF: 9 s of 13).
+                # tf.function trace the whole train step a second time.
                 self.optimizer.build(self.trainable_variables)
         callbacks = list(callbacks or [])
         if not any(isinstance(c, StopOnNonFiniteLoss) for c in callbacks):
