@@ -60,6 +60,16 @@ def test_bad_input_is_one_line_not_a_traceback(tmp_path):
     assert "neither an embedded dataset" in result.stderr
 
 
+@pytest.mark.parametrize("args", [["fit", "--epochs", "-3"], ["fit", "--epochs", "0"], ["fit", "--batch-size", "0"],
+                                  ["fit", "--learning-rate", "-0.001"], ["fit", "--n", "ten"], ["sample", "m.keras", "-n", "0"]])
+def test_non_positive_counts_are_rejected_by_the_parser(capsys, args):
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "must be greater than 0" in err or "expected an integer" in err
+
+
 @pytest.mark.parametrize("content, message", [
     ("a,b\n1,2\n3,x\n", "non-numeric value 'x'"),
     ("a,b\n1,2\n3,4,5\n", "3 columns, expected 2"),

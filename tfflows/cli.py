@@ -289,6 +289,22 @@ def cmd_info(args):
     return 0
 
 
+def _positive(kind):
+    """argparse type: a number of `kind` that must be > 0 (0 or negative epochs would
+    train nothing and leave no history to report)."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            expected = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+        return value
+
+    return parse
+
+
 def make_parser():
     parser = argparse.ArgumentParser(prog="tfflows", description="Normalizing flows for Keras 3 on TensorFlow.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -299,17 +315,17 @@ def make_parser():
                           "spirals, breast_cancer, digits), a .csv/.npy/.npz table, or an .npy of images "
                           "(N, H, W, C) of integer levels for --model realnvp/glow (default: moons)")
     fit.add_argument("--model", default="realnvp", choices=MODEL_CHOICES)
-    fit.add_argument("--epochs", type=int, default=40)
-    fit.add_argument("--batch-size", type=int, default=256)
-    fit.add_argument("--learning-rate", type=float, default=2e-3)
-    fit.add_argument("--n", type=int, default=8000, help="rows to generate for an embedded 2-D dataset")
+    fit.add_argument("--epochs", type=_positive(int), default=40)
+    fit.add_argument("--batch-size", type=_positive(int), default=256)
+    fit.add_argument("--learning-rate", type=_positive(float), default=2e-3)
+    fit.add_argument("--n", type=_positive(int), default=8000, help="rows to generate for an embedded 2-D dataset")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--out", default="saved_models", help="output folder (default: saved_models)")
     fit.set_defaults(run=cmd_fit)
 
     sample = commands.add_parser("sample", help="draw samples from a saved .keras model")
     sample.add_argument("model", help="path to a .keras file written by `tfflows fit`")
-    sample.add_argument("-n", type=int, default=10)
+    sample.add_argument("-n", type=_positive(int), default=10)
     sample.add_argument("--seed", type=int, default=None)
     sample.add_argument("--out", default=None, help=".npy or .csv file (default: print CSV)")
     sample.set_defaults(run=cmd_sample)
@@ -321,7 +337,7 @@ def make_parser():
 
     info = commands.add_parser("info", help="entropy and total correlation (nats) via Gaussianization")
     info.add_argument("data", help="an embedded dataset name or a .csv/.npy/.npz file")
-    info.add_argument("--n", type=int, default=4000, help="rows to generate for an embedded 2-D dataset")
+    info.add_argument("--n", type=_positive(int), default=4000, help="rows to generate for an embedded 2-D dataset")
     info.add_argument("--seed", type=int, default=0)
     info.set_defaults(run=cmd_info)
     return parser
