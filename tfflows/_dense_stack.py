@@ -36,3 +36,29 @@ def kernels_and_biases(flat, shapes):
     pieces = ops.split(flat, np.cumsum(sizes(shapes))[:-1].tolist())
     kernels = [ops.reshape(piece, tuple(shape)) for piece, shape in zip(pieces[0::2], shapes)]
     return kernels, pieces[1::2]
+
+
+def add_parameters(layer, shapes, zero_last=True):
+    """Create `layer`'s one flat trainable variable `parameters` for kernel `shapes`."""
+    return layer.add_weight(shape=(sum(sizes(shapes)),), name="parameters",
+                            initializer=lambda shape, dtype=None: initial_values(shapes, zero_last, dtype))
+
+
+def with_context(layer, x, context):
+    """x with the context appended as extra inputs when `layer.context_features` > 0."""
+    if not layer.context_features:
+        return x
+    if context is None:
+        raise ValueError(f"{layer.name} was built with context_features={layer.context_features} "
+                         "but no context was given.")
+    return ops.concatenate([x, ops.cast(context, x.dtype)], axis=-1)
+
+
+def apply(x, kernels, biases, activation):
+    """The dense stack on x: activation after every layer but the last."""
+    last = len(kernels) - 1
+    for k, (kernel, bias) in enumerate(zip(kernels, biases)):
+        x = ops.matmul(x, kernel) + bias
+        if k < last:
+            x = activation(x)
+    return x

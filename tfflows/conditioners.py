@@ -41,29 +41,15 @@ class MLP(keras.layers.Layer):
         widths = [int(input_shape[-1]) + self.context_features, *self.hidden_units, self.out_features]
         self._shapes = list(zip(widths[:-1], widths[1:]))
         # kernels and biases in one flat variable: one optimizer update per conditioner
-        self.parameters = self.add_weight(
-            shape=(sum(dense_stack.sizes(self._shapes)),), name="parameters",
-            initializer=lambda shape, dtype=None: dense_stack.initial_values(self._shapes, self.zero_init, dtype))
+        self.parameters = dense_stack.add_parameters(self, self._shapes, self.zero_init)
 
     def kernels_and_biases(self):
         """The kernels (fan_in, fan_out) and the biases of every layer, first to last."""
         return dense_stack.kernels_and_biases(self.parameters, self._shapes)
 
     def call(self, x, context=None):
-        if self.context_features:
-            if context is None:
-                raise ValueError(
-                    f"{self.name} was built with context_features={self.context_features} "
-                    "but no context was given."
-                )
-            x = ops.concatenate([x, ops.cast(context, x.dtype)], axis=-1)
         kernels, biases = self.kernels_and_biases()
-        last = len(kernels) - 1
-        for k, (kernel, bias) in enumerate(zip(kernels, biases)):
-            x = ops.matmul(x, kernel) + bias
-            if k < last:
-                x = self._activation(x)
-        return x
+        return dense_stack.apply(dense_stack.with_context(self, x, context), kernels, biases, self._activation)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.out_features,)

@@ -109,9 +109,7 @@ class MADE(keras.layers.Layer):
         self._shapes = [mask.shape for mask in self._masks]
         self._flat_mask = np.concatenate([part for mask in self._masks
                                           for part in (mask.ravel(), np.ones(mask.shape[1]))]).astype("float32")
-        self.parameters = self.add_weight(
-            shape=(int(self._flat_mask.size),), name="parameters",
-            initializer=lambda shape, dtype=None: dense_stack.initial_values(self._shapes, self.zero_init, dtype))
+        self.parameters = dense_stack.add_parameters(self, self._shapes, self.zero_init)
 
     def kernels_and_biases(self):
         """The masked kernels (fan_in, fan_out) and the biases of every layer, first to last."""
@@ -119,18 +117,8 @@ class MADE(keras.layers.Layer):
         return dense_stack.kernels_and_biases(flat, self._shapes)
 
     def call(self, x, context=None):
-        if self.context_features:
-            if context is None:
-                raise ValueError(f"{self.name} was built with context_features={self.context_features} "
-                                 "but no context was given.")
-            x = ops.concatenate([x, ops.cast(context, x.dtype)], axis=-1)
-        h = x
         kernels, biases = self.kernels_and_biases()
-        last = len(kernels) - 1
-        for k, (kernel, bias) in enumerate(zip(kernels, biases)):
-            h = ops.matmul(h, kernel) + bias
-            if k < last:
-                h = self._activation(h)
+        h = dense_stack.apply(dense_stack.with_context(self, x, context), kernels, biases, self._activation)
         return ops.reshape(h, tuple(ops.shape(h)[:-1]) + (self.params_per_feature, self.features))
 
     def compute_output_shape(self, input_shape):
