@@ -31,6 +31,11 @@ RAW_PARAMETER_CLAMP = 3.5
 _DERIVATIVE_SHIFT = math.log(math.expm1(1.0 - MIN_DERIVATIVE))
 
 
+def knot_derivatives(raw):
+    """Interior knot derivatives from their (soft-clamped) raw values; 1 at raw == 0."""
+    return MIN_DERIVATIVE + ops.softplus(raw + _DERIVATIVE_SHIFT)
+
+
 def spline_params_per_feature(bins):
     """K widths, K heights and K - 1 interior derivatives."""
     return 3 * int(bins) - 1
@@ -132,7 +137,7 @@ def rational_quadratic_spline(x, params, bound=5.0, inverse=False, axis=-1):
     # unnormalized bin sizes: the raw values are soft-clamped to +-3.5, so exp cannot overflow
     widths, heights = ops.exp(widths_raw), ops.exp(heights_raw)
     width_total, height_total = ops.sum(widths, axis=-2), ops.sum(heights, axis=-2)
-    inner_derivs = MIN_DERIVATIVE + ops.softplus(derivs_raw + _DERIVATIVE_SHIFT)
+    inner_derivs = knot_derivatives(derivs_raw)
 
     inside = ops.logical_and(x >= -bound, x <= bound)
     xc = ops.clip(x, -bound, bound)  # keeps the unused branch finite (and its gradient)
