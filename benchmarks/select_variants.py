@@ -137,7 +137,7 @@ def report(preset, rows, datasets, seeds, command, started, minutes):
     names = list(VARIANTS)
     for dataset in datasets:
         lines += [f"## {dataset}", "",
-                  "| variant | val NLL | Δ val vs current | test NLL | steps/s | per-seed val NLL |",
+                  "| variant | val NLL | Δ val vs shipped | test NLL | steps/s | per-seed val NLL |",
                   "|---|---|---|---|---|---|"]
         base = [rows[(names[0], dataset, s)]["val"] for s in seeds]
         for name in names:

@@ -16,8 +16,9 @@ class MLP(keras.layers.Layer):
     """Fully connected conditioner: inputs -> hidden layers -> `out_features` outputs.
 
     If `context_features` > 0, `call(x, context)` concatenates the context to the input.
-    The output layer is zero-initialized (identity flow at start). Its kernels and biases
-    are one flat variable `parameters` (see `tfflows._dense_stack`).
+    Hidden kernels and biases start uniform in +-1/sqrt(fan_in); the output layer starts
+    at zero (identity flow at start). All kernels and biases are one flat variable
+    `parameters` (see `tfflows._dense_stack`, which says why this initialization).
     """
 
     def __init__(

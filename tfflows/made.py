@@ -80,6 +80,8 @@ class MADE(keras.layers.Layer):
         activation: hidden activation.
         context_features: size of the optional conditioning input.
         zero_init: start the output layer at zero (the flow layer starts at the identity).
+            Hidden kernels and biases start uniform in +-1/sqrt(fan_in) (fan_in before
+            masking; see `tfflows._dense_stack`).
     """
 
     def __init__(self, params_per_feature=2, hidden_units=(64, 64), order="given", seed=None,

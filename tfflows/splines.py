@@ -24,7 +24,10 @@ MIN_DERIVATIVE = 1e-3
 # The raw widths, heights and derivatives are soft-clamped to (-3.5, 3.5) (tanh, like the
 # affine layers' log-scales): neighbouring bins differ by at most e^7 in size and interior
 # knot slopes lie in [0.05, 4.1], which keeps the map and its inverse well conditioned for
-# any conditioner output. On breast_cancer it improved NSF's test NLL (10.2 -> 9.2 nats).
+# any conditioner output. Wider ranges (clamp 5 or 7, derivatives in (1e-3, 1e3) as in
+# zuko) were not consistently better on validation NLL over five seeds: slightly worse with
+# the old Glorot conditioner init, 0.2-0.5 nats better (within 2 s.e.) with the current one
+# (`python benchmarks/select_variants.py`, BENCHMARKS.md).
 RAW_PARAMETER_CLAMP = 3.5
 # softplus(raw + _DERIVATIVE_SHIFT) + MIN_DERIVATIVE == 1 at raw == 0: a zero-initialized
 # conditioner gives the identity spline.
