@@ -90,6 +90,28 @@ def test_made_config_round_trip_keeps_random_order():
     np.testing.assert_array_equal(made.permutation, clone.permutation)
 
 
+@pytest.mark.parametrize("make", [lambda: tff.MADE(params_per_feature=3, hidden_units=(64, 48)),
+                                  lambda: tff.MLP(out_features=10, hidden_units=(64, 48))],
+                         ids=["MADE", "MLP"])
+def test_conditioner_starts_uniform_in_one_over_sqrt_fan_in_with_a_zero_last_layer(make):
+    def initial():
+        keras.utils.set_random_seed(3)
+        layer = make()
+        layer.build((None, 20))
+        kernels, biases = layer.kernels_and_biases()
+        return [keras.ops.convert_to_numpy(a) for a in kernels + biases]
+
+    values = initial()
+    kernels, biases = values[:3], values[3:]
+    for kernel, bias in zip(kernels[:-1], biases[:-1]):
+        limit = 1.0 / np.sqrt(kernel.shape[0])
+        for w in (kernel[kernel != 0], bias):  # MADE's masked entries are exact zeros
+            assert np.all(np.abs(w) <= limit) and np.std(w) > 0.4 * limit  # uniform: std = limit / sqrt(3)
+    assert not np.any(kernels[-1]) and not np.any(biases[-1])  # identity flow at start
+    for a, b in zip(values, initial()):  # keras.utils.set_random_seed makes it repeatable
+        np.testing.assert_array_equal(a, b)
+
+
 # ----- MAF / IAF structure ----------------------------------------------------------------
 @pytest.mark.parametrize("cls, order", [(tff.MaskedAutoregressive, "given"), (tff.MaskedAutoregressive, "reversed"),
                                         (tff.MaskedAutoregressive, "random"), (tff.InverseAutoregressive, "given"),
