@@ -34,8 +34,10 @@ def initial_values(shapes, zero_last=True, dtype=None):
         if k == len(shapes) - 1 and zero_last:
             kernel_init = bias_init = keras.initializers.Zeros()
         else:
+            # two initializers: an unseeded Keras initializer fixes its seed when built, so
+            # one instance called twice would give the bias the kernel's first values
             limit = 1.0 / np.sqrt(fan_in)
-            kernel_init = keras.initializers.VarianceScaling(1.0 / 3.0, mode="fan_in", distribution="uniform")
+            kernel_init = keras.initializers.RandomUniform(-limit, limit)
             bias_init = keras.initializers.RandomUniform(-limit, limit)
         parts += [ops.reshape(kernel_init((fan_in, fan_out), dtype=dtype), (-1,)),
                   bias_init((fan_out,), dtype=dtype)]
