@@ -16,7 +16,6 @@ import datetime
 import math
 import os
 import shlex
-import statistics
 import sys
 import tempfile
 import time
@@ -27,15 +26,6 @@ sys.path.insert(0, ROOT)
 from benchmarks import protocol, run  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
-
-
-def _mean_and_error(values):
-    values = [v for v in values if math.isfinite(v)]
-    if not values:
-        return math.nan, math.nan
-    if len(values) == 1:
-        return values[0], math.nan
-    return statistics.fmean(values), statistics.stdev(values) / math.sqrt(len(values))
 
 
 def _fmt(value, digits=2):
@@ -63,7 +53,7 @@ def report(by_seed, seeds, pairs, command, machine, started, minutes):
         for model in models:
             nll = [_nll(by_seed[seed], dataset, model) for seed in seeds]
             library = next((r.library for seed in seeds for r in by_seed[seed] if r.model == model), "")
-            m, e = _mean_and_error(nll)
+            m, e = protocol.mean_and_error(nll)
             lines.append(f"| {model} | {library} | {' / '.join(_fmt(v) for v in nll)} | {_fmt(m)} ± {_fmt(e)} |")
         lines += ["", "| pair | steps/s ratio per seed | mean ratio ± s.e. | ΔNLL per seed | mean ΔNLL ± s.e. |",
                   "|---|---|---:|---|---:|"]
@@ -74,8 +64,8 @@ def report(by_seed, seeds, pairs, command, machine, started, minutes):
                 a, b = rows.get(model), rows.get(peer)
                 ratio.append(a.steps_per_s / b.steps_per_s if a and b and b.steps_per_s > 0 else math.nan)
                 delta.append(a.test_nll - b.test_nll if a and b else math.nan)
-            rm, re = _mean_and_error(ratio)
-            dm, de = _mean_and_error(delta)
+            rm, re = protocol.mean_and_error(ratio)
+            dm, de = protocol.mean_and_error(delta)
             lines.append(f"| {model} : {peer} | {' / '.join(_fmt(v) for v in ratio)} | {_fmt(rm)} ± {_fmt(re)} | "
                          f"{' / '.join(_fmt(v) for v in delta)} | {_fmt(dm)} ± {_fmt(de)} |")
         lines.append("")

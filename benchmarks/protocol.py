@@ -25,6 +25,7 @@ import datetime
 import math
 import os
 import platform
+import statistics
 import sys
 import time
 
@@ -155,6 +156,14 @@ class TrainLog:
                 self.note = (self.note + "; " if self.note else "") + "steps/s includes tracing (1 epoch)"
         total = sum(seconds)
         return sum(steps) / total if total > 0 else math.nan
+
+
+def mean_and_error(values):
+    """(mean, standard error) of the finite values: (value, nan) for one, (nan, nan) for none."""
+    values = [v for v in values if math.isfinite(v)]
+    if len(values) < 2:
+        return (values[0] if values else math.nan), math.nan
+    return statistics.fmean(values), statistics.stdev(values) / math.sqrt(len(values))
 
 
 def nll_summary(log_prob):

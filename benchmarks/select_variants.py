@@ -23,6 +23,7 @@ import shlex
 import statistics
 import sys
 import time
+from unittest import mock
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -46,23 +47,10 @@ def _exp_derivatives(limit):
     return derivatives
 
 
-@contextlib.contextmanager
-def patched(module, **values):
-    """Set module attributes for the duration (the layers read them when built/traced)."""
-    saved = {k: getattr(module, k) for k in values}
-    for k, v in values.items():
-        setattr(module, k, v)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            setattr(module, k, v)
-
-
 def spline_range(clamp, derivatives):
     from tfflows import splines
 
-    return lambda: patched(splines, RAW_PARAMETER_CLAMP=clamp, knot_derivatives=derivatives)
+    return lambda: mock.patch.multiple(splines, RAW_PARAMETER_CLAMP=clamp, knot_derivatives=derivatives)
 
 
 def uniform_init(zero_last, kernels="fan_in", biases="fan_in"):
@@ -88,7 +76,7 @@ def uniform_init(zero_last, kernels="fan_in", biases="fan_in"):
                       np.random.uniform(-bias_limit, bias_limit, fan_out)]
         return np.concatenate(parts).astype(dtype or "float32")
 
-    return lambda: patched(_dense_stack, initial_values=initial_values)
+    return lambda: mock.patch.multiple(_dense_stack, initial_values=initial_values)
 
 
 # name -> a factory of the context in which the preset is built and trained; the first is
@@ -118,13 +106,6 @@ def one_fit(preset, dataset, seed, config):
     return dict(val=val_nll, test=test_nll, steps_per_s=log.steady_steps_per_s(), epochs=len(log.epoch_steps))
 
 
-def _mean_se(values):
-    values = [v for v in values if math.isfinite(v)]
-    if len(values) < 2:
-        return (values[0] if values else math.nan), math.nan
-    return statistics.fmean(values), statistics.stdev(values) / math.sqrt(len(values))
-
-
 def report(preset, rows, datasets, seeds, command, started, minutes):
     lines = [f"# Spline parameter range, chosen on validation NLL ({started:%Y-%m-%d %H:%M})", "",
              f"Command: `{command}`", "", *protocol.machine_header(),
@@ -144,9 +125,9 @@ def report(preset, rows, datasets, seeds, command, started, minutes):
             vals = [rows[(name, dataset, s)]["val"] for s in seeds]
             tests = [rows[(name, dataset, s)]["test"] for s in seeds]
             speed = [rows[(name, dataset, s)]["steps_per_s"] for s in seeds]
-            mv, ev = _mean_se(vals)
-            md, ed = _mean_se([v - b for v, b in zip(vals, base)])
-            mt, et = _mean_se(tests)
+            mv, ev = protocol.mean_and_error(vals)
+            md, ed = protocol.mean_and_error([v - b for v, b in zip(vals, base)])
+            mt, et = protocol.mean_and_error(tests)
             lines.append(f"| {name} | {mv:.2f} ± {ev:.2f} | {md:+.2f} ± {ed:.2f} | {mt:.2f} ± {et:.2f} | "
                          f"{statistics.fmean(speed):.0f} | {' / '.join(f'{v:.2f}' for v in vals)} |")
         lines.append("")
