@@ -143,7 +143,7 @@ def run_sampling(features=64, n=2000, num_layers=5, hidden_units=(128, 128), rep
         for var in flow.trainable_variables:  # non-trivial weights (speed does not depend on them)
             var.assign(rng.normal(scale=0.05, size=var.shape).astype(var.dtype))
         decode = tf.function(_decoder(flow))
-        z = flow._base_sample(n, 0)
+        z = flow.base.sample(n, flow.latent_shape, seed=0)
         timings = {}
         for label, fn in (("eager Flow.sample", lambda: flow.sample(n, seed=1)), ("compiled decode", lambda: decode(z))):
             out = fn()

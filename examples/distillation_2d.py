@@ -54,7 +54,7 @@ def compiled_sampler(flow):
     decode = tf.function(lambda z: flow.transform.inverse(z))
 
     def sample(n):
-        return decode(flow._base_sample(n, None))
+        return decode(flow.base.sample(n, flow.latent_shape))
 
     return sample
 

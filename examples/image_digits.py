@@ -5,7 +5,7 @@
     python examples/image_digits.py --epochs 5 --out /tmp/digits
 
 Reports test bits/dim in pixel space (17 levels; a uniform model scores log2 17 = 4.09;
-see tfflows.preprocessing for why the number bounds the discrete likelihood) and saves
+see tfflows.bijectors.preprocessing for why the number bounds the discrete likelihood) and saves
 into --out (default saved_models/):
   digits_<model>_samples.png        samples at temperature 1.0 and 0.7
   digits_<model>_interpolation.png  test digits encoded, interpolated in z, decoded
@@ -22,7 +22,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tfflows as tff  # noqa: E402
-from tfflows.image_plots import latent_interpolation, save_image_grid, save_interpolation_strip  # noqa: E402
+from tfflows.plot.images import image_grid, interpolation_strip, latent_interpolation  # noqa: E402
 
 LEVELS = 17
 
@@ -75,19 +75,18 @@ def main():
     for temperature in (1.0, 0.7):
         z = temperature * np.random.default_rng(args.seed).normal(size=(30, 8, 8, 1)).astype("float32")
         grid.append(tff.quantize(model.decode(z), LEVELS))
-    path = save_image_grid(np.concatenate(grid), os.path.join(args.out, f"digits_{args.model}_samples.png"),
-                           cols=10, vmax=LEVELS - 1,
-                           title=f"{args.model} samples: rows 1-3 temperature 1.0, rows 4-6 temperature 0.7")
+    path = os.path.join(args.out, f"digits_{args.model}_samples.png")
+    image_grid(np.concatenate(grid), path, cols=10, vmax=LEVELS - 1,
+               title=f"{args.model} samples: rows 1-3 temperature 1.0, rows 4-6 temperature 0.7")
     print("saved", path)
 
     # Interpolation: pairs of test digits of different classes, linear in z.
     firsts = [int(np.flatnonzero(test_labels == d)[0]) for d in (0, 3, 4, 7)]
     seconds_ = [int(np.flatnonzero(test_labels == d)[0]) for d in (6, 8, 1, 2)]
     strips = latent_interpolation(model, x_test[firsts], x_test[seconds_], steps=10)
-    path = save_interpolation_strip(tff.quantize(strips, LEVELS),
-                                    os.path.join(args.out, f"digits_{args.model}_interpolation.png"),
-                                    vmax=LEVELS - 1, title=f"{args.model}: encode two test digits, "
-                                    "interpolate linearly in z, decode")
+    path = os.path.join(args.out, f"digits_{args.model}_interpolation.png")
+    interpolation_strip(tff.quantize(strips, LEVELS), path, vmax=LEVELS - 1,
+                        title=f"{args.model}: encode two test digits, interpolate linearly in z, decode")
     print("saved", path)
     model.save(os.path.join(args.out, f"digits_{args.model}.keras"))
 

@@ -1,7 +1,7 @@
 """How a flow warps a simple prior, layer by layer, into a complex 2-D density.
 
 Trains a small RealNVP (6 affine couplings, no normalization layers, so every panel is
-one coupling) on a 2-D toy set, then draws `tfflows.plot.layer_warps`: the exact
+one coupling) on a 2-D toy set, then draws `tfflows.plot.density.layer_warps`: the exact
 density of the prior after the first k generative layers, for k = 0..6, with a square
 latent grid warped by the same layers; and the fitted density beside the data.
 
@@ -16,7 +16,7 @@ import os
 import keras
 
 import tfflows as tff
-from tfflows import plot
+from tfflows.plot import density as plot
 
 
 def main():

@@ -15,6 +15,14 @@ import pytest
 import tfflows as tff
 from tests.helpers import jacobian_log_det, randomize_weights
 
+try:  # the TFP wrappers' entries (skipped on other backends)
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+
+    tfb = tfp.bijectors
+except ImportError:
+    tf = tfp = tfb = None
+
 D = 4  # tabular test dimension
 CTX = 3  # context size of conditional variants
 
@@ -32,6 +40,9 @@ REGISTRY = {
     "AffineCoupling-flip-alternate": (lambda dt: tff.AffineCoupling(mask="alternate", flip=True, dtype=dt), (D,), 0),
     "AffineCoupling-custom-mask": (lambda dt: tff.AffineCoupling(mask=[True, False, False, True], dtype=dt), (D,), 0),
     "AffineCoupling-context": (lambda dt: tff.AffineCoupling(context_features=CTX, activation="tanh", dtype=dt), (D,), CTX),
+    # any Keras layer as the conditioner (here a Sequential: x_a (2) -> 2 params x 2 features)
+    "AffineCoupling-sequential-conditioner": (lambda dt: tff.AffineCoupling(conditioner=keras.Sequential(
+        [keras.layers.Dense(8, activation="tanh", dtype=dt), keras.layers.Dense(4, dtype=dt)]), dtype=dt), (D,), 0),
     # --- elementwise -------------------------------------------------------------------
     "Rescale": (lambda dt: tff.Rescale(dtype=dt), (D,), 0),
     "ActNorm": (lambda dt: tff.ActNorm(dtype=dt), (D,), 0),
@@ -47,6 +58,10 @@ REGISTRY = {
     "MaskedAutoregressive-random-order": (lambda dt: tff.MaskedAutoregressive(order="random", seed=5, dtype=dt), (D,), 0),
     "MaskedAutoregressive-explicit-order": (lambda dt: tff.MaskedAutoregressive(order=[2, 0, 3, 1], hidden_units=(), dtype=dt), (D,), 0),
     "MaskedAutoregressive-context": (lambda dt: tff.MaskedAutoregressive(context_features=CTX, activation="tanh", dtype=dt), (D,), CTX),
+    "MaskedAutoregressive-custom-made": (lambda dt: tff.MaskedAutoregressive(conditioner=tff.MADE(
+        2, hidden_units=(8, 8), activation="tanh", order="reversed", dtype=dt), dtype=dt), (D,), 0),
+    "SplineAutoregressive-custom-made-context": (lambda dt: tff.SplineAutoregressive(bins=3, context_features=CTX, conditioner=tff.MADE(
+        8, hidden_units=(8,), context_features=CTX, dtype=dt), dtype=dt), (D,), CTX),
     "InverseAutoregressive": (lambda dt: tff.InverseAutoregressive(dtype=dt), (D,), 0),
     "InverseAutoregressive-random-order": (lambda dt: tff.InverseAutoregressive(order="random", seed=2, dtype=dt), (D,), 0),
     "InverseAutoregressive-context": (lambda dt: tff.InverseAutoregressive(order="reversed", context_features=CTX, dtype=dt), (D,), CTX),
@@ -68,13 +83,13 @@ REGISTRY = {
     "Householder": (lambda dt: tff.Householder(num_reflections=2, seed=1, dtype=dt), (D,), 0),
     "Householder-full": (lambda dt: tff.Householder(dtype=dt), (D,), 0),
     # --- TFP-wrapped bijectors (issue 5) ------------------------------------------------
-    "TFPBijector-Shift-Scale": (lambda dt: tff.TFPBijector(tff.tfp_interop.tfb.Chain([
-        tff.tfp_interop.tfb.Shift(tff.tfp_interop.tf.Variable(np.zeros(D, dt))),
-        tff.tfp_interop.tfb.Scale(tff.tfp_interop.tfp.util.TransformedVariable(
-            np.ones(D, dt), tff.tfp_interop.tfb.Softplus()))]), dtype=dt), (D,), 0),
-    "TFPBijector-SinhArcsinh": (lambda dt: tff.TFPBijector(tff.tfp_interop.tfb.SinhArcsinh(
-        skewness=tff.tfp_interop.tf.Variable(np.full(D, 0.2, dt)),
-        tailweight=tff.tfp_interop.tfp.util.TransformedVariable(np.ones(D, dt), tff.tfp_interop.tfb.Softplus())),
+    "TFPBijector-Shift-Scale": (lambda dt: tff.TFPBijector(tfb.Chain([
+        tfb.Shift(tf.Variable(np.zeros(D, dt))),
+        tfb.Scale(tfp.util.TransformedVariable(
+            np.ones(D, dt), tfb.Softplus()))]), dtype=dt), (D,), 0),
+    "TFPBijector-SinhArcsinh": (lambda dt: tff.TFPBijector(tfb.SinhArcsinh(
+        skewness=tf.Variable(np.full(D, 0.2, dt)),
+        tailweight=tfp.util.TransformedVariable(np.ones(D, dt), tfb.Softplus())),
         dtype=dt), (D,), 0),
     # --- image layers (issue 6) ---------------------------------------------------------
     "Squeeze": (lambda dt: tff.Squeeze(dtype=dt), (4, 4, 2), 0),
@@ -156,7 +171,7 @@ def test_inverse_log_det_is_minus_forward(name):
 def test_tfp_adapter_agrees(name):
     if keras.backend.backend() != "tensorflow":
         pytest.skip("TFP interop is TensorFlow-only")
-    from tfflows.tfp_interop import to_tfp_bijector
+    from tfflows.interop.tfp_adapter import to_tfp_bijector
 
     layer, x, context = make(name)
     tfp_bijector = to_tfp_bijector(layer, context)

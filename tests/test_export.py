@@ -175,7 +175,7 @@ def test_conditional_flow_export(tmp_path):
 
 
 def test_tfp_base_exports(tmp_path):
-    from tfflows.tfp_interop import tfd
+    from tfflows.interop.tfp import tfd
 
     base = tff.TFPDistribution(tfd.Independent(tfd.StudentT(df=3.0, loc=tf.Variable(tf.zeros(D)),
                                                              scale=tf.ones(D)), 1))

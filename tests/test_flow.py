@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import tfflows as tff
-from tfflows import datasets
+from tfflows.data import datasets
+from tfflows.flows.flow import AUTO_STEPS_PER_EXECUTION
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,7 @@ def test_presets_train_from_the_identity(preset, moons):
 
 def test_trained_density_integrates_to_one(trained_realnvp):
     flow, _ = trained_realnvp
-    from tfflows.plot import grid_log_prob
+    from tfflows.plot.density import grid_log_prob
 
     xs, ys, log_p = grid_log_prob(flow, ((-7.0, 7.0), (-6.0, 6.0)), resolution=400)
     mass = np.exp(log_p).sum() * (xs[1] - xs[0]) * (ys[1] - ys[0])
@@ -215,7 +216,7 @@ def test_log_prob_works_inside_a_compiled_function(trained_realnvp, moons):
 def test_default_compile_runs_several_steps_per_execution(moons):
     flow = tff.RealNVP(2, num_layers=2, hidden_units=(16,))
     flow.fit(moons[:640], epochs=1, batch_size=64, verbose=0)
-    assert flow.steps_per_execution == tff.flow.AUTO_STEPS_PER_EXECUTION
+    assert flow.steps_per_execution == AUTO_STEPS_PER_EXECUTION
     assert int(flow.optimizer.iterations.numpy() if hasattr(flow.optimizer.iterations, "numpy")
                else flow.optimizer.iterations) == 10  # every batch was a step
     flow.compile(optimizer="adam", steps_per_execution=1)

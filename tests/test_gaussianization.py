@@ -10,8 +10,8 @@ from scipy import special
 
 import tfflows as tff
 from tests.helpers import jacobian_log_det
-from tfflows.gaussianization import log_ndtr, ndtri_from_logs
-from tfflows.rotations import (householder_vectors, max_sliced_wasserstein_rotation, random_orthogonal,
+from tfflows.gaussianization.normal_cdf import log_ndtr, ndtri_from_logs
+from tfflows.gaussianization.rotations import (householder_vectors, max_sliced_wasserstein_rotation, random_orthogonal,
                                signed_householder_vectors)
 
 

@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 
-from tfflows import information
+from tfflows.gaussianization import information
 
 D, N = 10, 5000
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import tfflows as tff
-from tfflows.splines import rational_quadratic_spline, spline_params_per_feature
+from tfflows.bijectors.rq_spline import rational_quadratic_spline, spline_params_per_feature
 
 
 def _spline(x, params, bound=3.0, inverse=False):

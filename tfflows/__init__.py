@@ -1,44 +1,56 @@
-"""tfflows: normalizing flows for Keras 3 on TensorFlow, with a focus on Gaussianization."""
+"""tfflows: normalizing flows for Keras 3 on TensorFlow, with a focus on Gaussianization.
 
-import os
+The public API is re-exported here; ARCHITECTURE.md maps the subpackages:
+`bijectors` (the contract and every layer), `nets` (conditioners), `flows` (`Flow`,
+presets, distillation), `gaussianization` (marginal layers, rotations, RBIG, information
+measures), `interop` (TFP, export, saving), `data`, `plot` and the command line.
+"""
 
-# TensorFlow's C++ start-up log (CUDA probing, CPU features) is noise for flow users;
-# set TF_CPP_MIN_LOG_LEVEL yourself before importing tfflows to see it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-from tfflows.base import Bijector, Chain, Invert
-from tfflows.callbacks import StopOnNonFiniteLoss
-from tfflows.conditioners import MLP
-from tfflows.coupling import AdditiveCoupling, AffineCoupling, Coupling
+from tfflows.bijectors.autoregressive import InverseAutoregressive, MaskedAutoregressive, SplineAutoregressive
+from tfflows.bijectors.base import Bijector
+from tfflows.bijectors.chain import Chain, Invert
+from tfflows.bijectors.coupling import AdditiveCoupling, AffineCoupling, Coupling, SplineCoupling
+from tfflows.bijectors.elementwise import ActNorm, BatchNorm, Rescale
+from tfflows.bijectors.image.conv1x1 import Invertible1x1Conv
+from tfflows.bijectors.image.coupling import ConvAdditiveCoupling, ConvAffineCoupling, ImageCoupling
+from tfflows.bijectors.image.layout import Squeeze
+from tfflows.bijectors.image.masked_conv import MaskedConv
+from tfflows.bijectors.image.multiscale import MultiScale
+from tfflows.bijectors.linear import LULinear, Permute, Reverse
+from tfflows.bijectors.preprocessing import Dequantize, Logit, dequantize, quantize
+from tfflows.data import datasets
 from tfflows.distributions import StandardLogistic, StandardNormal
-from tfflows.elementwise import ActNorm, BatchNorm, Rescale
-from tfflows.flow import Flow
-from tfflows.linear import LULinear, Permute, Reverse
-from tfflows.presets import NICE, RealNVP
-from tfflows import datasets
-
-# --- autoregressive and splines (issue 3) ---
-from tfflows.made import MADE
-from tfflows.autoregressive import InverseAutoregressive, MaskedAutoregressive
-from tfflows.splines import SplineAutoregressive, SplineCoupling
-from tfflows.autoregressive_presets import IAF, MAF, NSF
-from tfflows.distillation import Distiller
-# --- Gaussianization (issue 4) ---
-from tfflows.gaussianization import MarginalGaussianization
-from tfflows.rotations import Householder, Rotation
-from tfflows.rbig import RBIG, GaussianizationFlow
-from tfflows import information
-# --- TFP interop and export (issue 5) ---
-from tfflows.tfp_interop import TFPBijector, TFPDistribution
-from tfflows.export import export_saved_model
-from tfflows.saving import ModelFileError, load_model, load_saved_model
-# --- image layers (issue 6) ---
-from tfflows.image import (ConvAdditiveCoupling, ConvAffineCoupling, ImageCoupling, Invertible1x1Conv,
-                           MaskedConv, MultiScale, Squeeze)
-from tfflows.conv_conditioners import ConvResNet
-from tfflows.preprocessing import Dequantize, Logit, dequantize, quantize
-from tfflows.image_presets import Glow, ImageRealNVP, glow_transform, realnvp_image_transform
+from tfflows.flows.autoregressive_presets import IAF, MAF, NSF
+from tfflows.flows.callbacks import StopOnNonFiniteLoss
+from tfflows.flows.coupling_presets import NICE, RealNVP
+from tfflows.flows.distillation import Distiller
+from tfflows.flows.flow import Flow
+from tfflows.flows.image_presets import Glow, ImageRealNVP, glow_transform, realnvp_image_transform
+from tfflows.gaussianization import information
+from tfflows.gaussianization.marginal import MarginalGaussianization
+from tfflows.gaussianization.rbig import RBIG, GaussianizationFlow
+from tfflows.gaussianization.rotations import Householder, Rotation
+from tfflows.interop.saving import ModelFileError, load_model, load_saved_model
+from tfflows.nets.conv import ConvResNet
+from tfflows.nets.made import MADE
+from tfflows.nets.mlp import MLP
 
 __version__ = "0.1.0"
 
-__all__ = [name for name in dir() if not name.startswith("_") and name != "os"]
+
+def __getattr__(name):
+    # The TFP wrappers and SavedModel export need TensorFlow and TFP; they load on first
+    # use, so that `import tfflows` works on the JAX backend without TensorFlow.
+    if name in ("TFPBijector", "TFPDistribution"):
+        from tfflows.interop import tfp
+
+        return getattr(tfp, name)
+    if name == "export_saved_model":
+        from tfflows.interop.export import export_saved_model
+
+        return export_saved_model
+    raise AttributeError(f"module 'tfflows' has no attribute {name!r}")
+
+
+__all__ = sorted([name for name in dir() if not name.startswith("_")]
+                 + ["TFPBijector", "TFPDistribution", "export_saved_model"])

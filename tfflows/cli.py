@@ -12,9 +12,7 @@ import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 MODEL_CHOICES = ("realnvp", "nice", "maf", "iaf", "nsf", "rbig", "gaussianization", "glow")
 
@@ -26,7 +24,7 @@ class UserError(Exception):
 # ----- data --------------------------------------------------------------------------------
 def load_data(spec, n=4000, seed=0):
     """An embedded dataset name, or a .csv / .npy / .npz file of numbers; returns (array, name)."""
-    from tfflows import datasets
+    from tfflows.data import datasets
 
     if spec in datasets.TOY_2D:
         return datasets.toy_2d(spec, n=n, seed=seed), spec
@@ -125,7 +123,7 @@ def cmd_fit(args):
     import keras
 
     import tfflows
-    from tfflows import plot
+    from tfflows.plot import density as plot
 
     data, name = load_data(args.data, n=args.n, seed=args.seed)
     if data.ndim == 3:
@@ -184,7 +182,8 @@ def _fit_images(args, data, name):
     import keras
 
     import tfflows
-    from tfflows import plot
+    from tfflows.plot import density as plot
+    from tfflows.plot.images import image_grid
 
     if args.model not in ("realnvp", "glow"):
         raise UserError(f"Images are modelled by --model realnvp or --model glow, not '{args.model}'.")
@@ -222,7 +221,8 @@ def _fit_images(args, data, name):
         json.dump(metrics, handle, indent=2)
     plot.training_curves(history, stem + "_training.png")
     samples = tfflows.quantize(model.sample(32, seed=args.seed), num_levels)
-    plot.samples_grid(samples, stem + "_samples.png", title=f"{type(model).__name__} samples")
+    image_grid(samples, stem + "_samples.png", cols=8, title=f"{type(model).__name__} samples",
+               vmax=num_levels - 1)
     print(f"Validation {metrics['val_bits_per_dim']:.3f} bits/dim after {metrics['epochs']} epochs ({seconds:.1f} s).")
     print(f"Wrote {stem}.keras, {stem}_savedmodel/, the metrics JSON, {stem}_training.png and {stem}_samples.png.")
     return 0
@@ -269,7 +269,7 @@ def cmd_score(args):
 
 
 def cmd_info(args):
-    from tfflows import information
+    from tfflows.gaussianization import information
 
     data, name = load_data(args.data, n=args.n, seed=args.seed)
     if data.ndim != 2:
@@ -344,6 +344,9 @@ def make_parser():
 
 
 def main(argv=None):
+    # TensorFlow's C++ start-up log (CUDA probing, CPU features) is noise on a terminal;
+    # set TF_CPP_MIN_LOG_LEVEL yourself to see it. Set here, before TensorFlow loads.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = make_parser().parse_args(argv)
     try:
         return args.run(args)

@@ -1,22 +1,28 @@
-"""Base (latent) distributions written with keras.ops and keras.random.
+"""Base (latent) distributions written with keras.ops and keras.random, and the one
+protocol every `Flow` base keeps (the TFP wrapper `tfflows.TFPDistribution` too):
 
-Each is a serializable Keras layer without weights, with `log_prob(z)` (summed over the
-event axes) and `sample(n, event_shape, seed)`. Any TFP distribution can also serve as a
-`Flow` base (see `tfflows.tfp_interop`).
+    log_prob(z, event_ndims=None) -> log p(z) per batch row, summed over the event axes
+                                     (None: every axis after the first)
+    sample(n, event_shape, seed=None, dtype="float32") -> (n, *event_shape) samples
+    to_tfp(event_shape, dtype) -> the same law as a `tfp.distributions.Distribution`
+
+`seed` is None (Keras's global seed generator), an integer (repeatable) or a
+`keras.random.SeedGenerator`.
 """
 
 import keras
 import numpy as np
 from keras import ops
 
-from tfflows._math import LOG_2PI, sum_event
+from tfflows._math import LOG_2PI, reduce_log_det
 
 
 class BaseDistribution(keras.layers.Layer):
     """A factorized distribution over events of any shape (one scalar law per entry)."""
 
-    def log_prob(self, z, event_ndims=1):
-        return sum_event(self._log_prob_elementwise(z), event_ndims)
+    def log_prob(self, z, event_ndims=None):
+        event_ndims = len(z.shape) - 1 if event_ndims is None else event_ndims
+        return reduce_log_det(self._log_prob_elementwise(z), event_ndims)
 
     def sample(self, n, event_shape, seed=None, dtype="float32"):
         raise NotImplementedError
@@ -24,6 +30,12 @@ class BaseDistribution(keras.layers.Layer):
     def to_tfp(self, event_shape, dtype="float32"):
         """The same law as a `tfp.distributions.Distribution` (TensorFlow backend)."""
         raise NotImplementedError
+
+    def _tfp_factorized(self, scalar_law, event_shape, dtype):
+        from tensorflow_probability import distributions as tfd
+
+        law = scalar_law(np.zeros(event_shape, dtype), np.ones(event_shape, dtype))
+        return tfd.Independent(law, reinterpreted_batch_ndims=len(event_shape))
 
 
 @keras.saving.register_keras_serializable(package="tfflows")
@@ -39,8 +51,7 @@ class StandardNormal(BaseDistribution):
     def to_tfp(self, event_shape, dtype="float32"):
         from tensorflow_probability import distributions as tfd
 
-        normal = tfd.Normal(np.zeros(event_shape, dtype), np.ones(event_shape, dtype))
-        return tfd.Independent(normal, reinterpreted_batch_ndims=len(event_shape))
+        return self._tfp_factorized(tfd.Normal, event_shape, dtype)
 
 
 @keras.saving.register_keras_serializable(package="tfflows")
@@ -58,5 +69,4 @@ class StandardLogistic(BaseDistribution):
     def to_tfp(self, event_shape, dtype="float32"):
         from tensorflow_probability import distributions as tfd
 
-        logistic = tfd.Logistic(np.zeros(event_shape, dtype), np.ones(event_shape, dtype))
-        return tfd.Independent(logistic, reinterpreted_batch_ndims=len(event_shape))
+        return self._tfp_factorized(tfd.Logistic, event_shape, dtype)

@@ -1,0 +1,1 @@
+"""Data: embedded and shipped data sets, splits, and the checks at the public boundary."""

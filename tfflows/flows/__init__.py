@@ -1,0 +1,1 @@
+"""Flows as `keras.Model`s: `Flow`, its presets, training callbacks and distillation."""

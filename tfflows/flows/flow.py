@@ -1,0 +1,368 @@
+"""`Flow`: a normalizing flow as a `keras.Model`, trained by maximum likelihood with `fit`.
+
+The bijector maps data x to latent z ("normalizing direction"):
+    log p(x) = log p_Z(f(x)) + log|det df/dx|
+`call(x)` returns log p(x) per row; `fit(x)` minimizes its negative mean (no targets).
+
+Every public method checks its inputs once, here (the data rules of DESIGN.md), and
+converts them to tensors of the flow's compute dtype; the layers below never re-check.
+"""
+
+import contextlib
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from tfflows.data import validation
+from tfflows.distributions import StandardNormal
+from tfflows.flows.callbacks import EpochProgbarLogger, StopOnNonFiniteLoss
+
+# Training steps per call of the train function when `compile` is given
+# steps_per_execution="auto" (the default): Keras's per-call overhead is a large part of
+# a small flow's training step (BENCHMARKS.md, "fit input").
+AUTO_STEPS_PER_EXECUTION = 32
+
+
+def split_inputs(inputs):
+    """`inputs` is x, or a dict {"x": x, "context": c} for conditional flows."""
+    if isinstance(inputs, dict):
+        return inputs["x"], inputs.get("context")
+    return inputs, None
+
+
+def _tensorflow_backend():
+    return keras.backend.backend() == "tensorflow"
+
+
+def _is_dataset(x):
+    if not _tensorflow_backend():
+        return False
+    from tfflows.interop.tf_training import is_dataset
+
+    return is_dataset(x)
+
+
+@keras.saving.register_keras_serializable(package="tfflows")
+class Flow(keras.Model):
+    """A normalizing flow: `bijector` (data -> latent) on top of a `base` distribution.
+
+    log_prob(x) = base.log_prob(bijector.forward(x)) + bijector.forward_log_det_jacobian(x)
+    sample(n)   = bijector.inverse(z),  z ~ base
+    encode(x)   = bijector.forward(x);  decode(z) = bijector.inverse(z)
+
+    Args:
+        bijector: a `tfflows.Bijector` (usually a `Chain`).
+        base: a `tfflows` base distribution (default `StandardNormal`) or any TFP
+            distribution with the matching event shape (wrapped in `TFPDistribution`,
+            saved when its parameters are numbers, arrays, variables or nested TFP objects).
+        event_shape: shape of one data point; inferred from the first batch if omitted.
+        context_features: size of the conditioning vector of a conditional flow.
+    """
+
+    def __init__(self, bijector, base=None, event_shape=None, context_features=0, **kwargs):
+        super().__init__(**kwargs)
+        self.transform = bijector
+        if base is not None and type(base).__module__.startswith("tensorflow_probability"):
+            from tfflows.interop.tfp import TFPDistribution  # saveable; stateless integer seeds
+
+            base = TFPDistribution(base)
+        self.base = base if base is not None else StandardNormal()
+        self.event_shape = None if event_shape is None else tuple(int(s) for s in event_shape)
+        self.context_features = int(context_features)
+
+    # ----- building -----------------------------------------------------------------
+    def build(self, input_shape):
+        if isinstance(input_shape, dict):
+            input_shape = input_shape["x"]
+        input_shape = tuple(input_shape)
+        if self.event_shape is None:
+            self.event_shape = tuple(int(s) for s in input_shape[1:])
+        if not self.transform.built:
+            self.transform.build((None,) + self.event_shape)
+
+    def _ensure_built(self):
+        if not self.built:
+            if self.event_shape is None:
+                raise ValueError("This flow has not seen data yet: pass event_shape= or call it on data first.")
+            self.build((None,) + self.event_shape)
+
+    def _ensure_built_for(self, x):
+        if not self.built:
+            self.build(np.shape(x))
+
+    def get_build_config(self):
+        if self.event_shape is None:
+            return None
+        return {"input_shape": (None,) + self.event_shape}
+
+    def build_from_config(self, config):
+        if config:
+            self.build(config["input_shape"])
+
+    @property
+    def event_ndims(self):
+        return len(self.event_shape)
+
+    @property
+    def latent_shape(self):
+        """Event shape of z = encode(x) (differs from `event_shape` after image squeezes)."""
+        self._ensure_built()
+        return tuple(int(s) for s in self.transform.compute_output_shape((None,) + self.event_shape)[1:])
+
+    # ----- density --------------------------------------------------------------------
+    def call(self, inputs, training=False):
+        x, context = split_inputs(inputs)
+        z, log_det = self.transform.forward_and_log_det(x, context, training=training)
+        return self._base_log_prob(z) + log_det
+
+    def _base_log_prob(self, z):
+        return self.base.log_prob(z, event_ndims=len(z.shape) - 1)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Mean negative log-likelihood in nats (plus any regularization losses)."""
+        if sample_weight is not None:
+            nll = -ops.sum(y_pred * sample_weight) / ops.sum(sample_weight)
+        else:
+            nll = -ops.mean(y_pred)
+        if self.losses:
+            nll = nll + ops.sum(self.losses)
+        if _tensorflow_backend():
+            from tfflows.interop.tf_training import scale_for_replicas
+
+            nll = scale_for_replicas(nll)
+        return nll
+
+    # ----- the boundary: checks and conversion, once ------------------------------------
+    def _check_rows(self, x, what="x", finite=False, event_shape="data"):
+        """x checked against the data rules (and the event shape, once known) as an array;
+        symbolic tensors are checked by dtype and static shape only."""
+        expected = self.event_shape if event_shape == "data" else event_shape
+        return validation.check_array(x, expected, what, finite=finite)
+
+    def _prepare(self, x, context=None, what="x", finite=False, latent=False):
+        """(x, context) checked and converted to tensors of the compute dtype."""
+        if latent:
+            self._ensure_built()
+            x = self._check_rows(x, what, finite, event_shape=self.latent_shape)
+        else:
+            x = self._check_rows(x, what, finite)
+            self._ensure_built_for(x)
+        if context is not None:
+            context = validation.check_array(context, None, "context", finite=finite)
+            if np.shape(context)[0] != np.shape(x)[0]:
+                raise ValueError(f"context has {np.shape(context)[0]} rows but {what} has {np.shape(x)[0]}.")
+            context = ops.convert_to_tensor(context, self.compute_dtype)
+        return ops.convert_to_tensor(x, self.compute_dtype), context
+
+    def _inputs(self, x, context):
+        return x if context is None else {"x": x, "context": context}
+
+    def log_prob(self, x, context=None):
+        """log p(x) per row, in nats."""
+        x, context = self._prepare(x, context)
+        return self(self._inputs(x, context))
+
+    def bits_per_dim(self, x, context=None):
+        """-log2 p(x) / D, the usual image metric (in the space of x)."""
+        log_p = self.log_prob(x, context)  # builds the flow, so event_shape is known
+        return -log_p / (int(np.prod(self.event_shape)) * math.log(2.0))
+
+    def encode(self, x, context=None):
+        """Data -> latent: z = f(x)."""
+        x, context = self._prepare(x, context)
+        return self.transform.forward(x, context)
+
+    def decode(self, z, context=None):
+        """Latent -> data: x = f^-1(z)."""
+        z, context = self._prepare(z, context, what="z", latent=True)
+        return self.transform.inverse(z, context)
+
+    def sample(self, n, seed=None, context=None):
+        """n samples x = f^-1(z), z ~ base. With a context, one sample per context row
+        (a single context row is repeated n times). `seed`: None, an integer or a
+        `keras.random.SeedGenerator`."""
+        n = validation.check_sample_count(n)
+        self._ensure_built()
+        return self.draw(n, seed, self._sample_context(n, context), with_log_prob=False)[0]
+
+    def sample_and_log_prob(self, n, seed=None, context=None):
+        """n samples and their log-density from one pass: x = f^-1(z), z ~ base, and
+        log p(x) = log p_Z(z) - log|det df^-1/dz| (cheap for flows whose inverse is
+        their fast direction, e.g. IAF)."""
+        n = validation.check_sample_count(n)
+        self._ensure_built()
+        return self.draw(n, seed, self._sample_context(n, context))
+
+    def draw(self, n, seed=None, context=None, training=False, with_log_prob=True):
+        """The sampling pass without the boundary checks (usable inside compiled steps,
+        e.g. by `Distiller`): returns (x, log p(x)) for n draws z ~ base (n = the context
+        rows when a context tensor is given), or (x, None) when `with_log_prob` is False."""
+        if context is not None:
+            n = ops.shape(context)[0]
+        z = self.base.sample(n, self.latent_shape, seed=seed, dtype=self.compute_dtype)
+        if not with_log_prob:
+            return self.transform.inverse(z, context), None
+        x, inverse_log_det = self.transform.inverse_and_log_det(z, context, training=training)
+        return x, self._base_log_prob(z) - inverse_log_det
+
+    def _sample_context(self, n, context):
+        if context is None:
+            return None
+        context = ops.convert_to_tensor(validation.check_array(context, None, "context"), self.compute_dtype)
+        if context.shape[0] == 1:
+            return ops.repeat(context, n, axis=0)
+        if context.shape[0] != n:
+            raise ValueError(f"context has {context.shape[0]} rows; expected 1 or n={n}.")
+        return context
+
+    # ----- training -------------------------------------------------------------------
+    def compile(self, optimizer="adam", *args, steps_per_execution="auto", **kwargs):
+        """Keras's `compile` (the loss is the model's own negative log-likelihood).
+
+        `steps_per_execution="auto"` runs up to `AUTO_STEPS_PER_EXECUTION` (32) training
+        steps per call of the train function (on TensorFlow one compiled loop, on JAX a
+        Python loop over the compiled step), and 1 under a `tf.distribute` strategy;
+        batch-level callbacks then see every 32nd batch (and the running mean loss).
+        Pass `steps_per_execution=1` for per-batch callbacks."""
+        if steps_per_execution == "auto":
+            steps_per_execution = 1 if self._under_tf_distribute() else AUTO_STEPS_PER_EXECUTION
+        super().compile(optimizer, *args, steps_per_execution=steps_per_execution, **kwargs)
+
+    def _under_tf_distribute(self):
+        # Keras's multi-step loop fails on distributed datasets (tf.distribute), so
+        # "auto" means one step per execution under a strategy.
+        if not _tensorflow_backend():
+            return False
+        from tfflows.interop.tf_training import under_strategy
+
+        return under_strategy(self)
+
+    def compile_from_config(self, config):
+        # Keras skips compile() when loading a model whose class overrides it; this
+        # override only adds a default, so compile as Keras's own method would.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, callbacks=None, validation_data=None, **kwargs):
+        """Maximum-likelihood training. `x` is an array, a dict {"x", "context"}, or a
+        `tf.data.Dataset` of such batches; there are no targets (`y` must be None)."""
+        if y is not None:
+            raise ValueError("Flows are trained without targets; for a conditional flow pass "
+                             "x={'x': data, 'context': context}.")
+        if _is_dataset(x):
+            first = self._first_dataset_batch(x)
+        else:
+            x = self._checked_inputs(x, "training data")
+            first = _head(x, max(batch_size or 256, 256))
+        if validation_data is not None and not _is_dataset(validation_data):
+            validation_data = self._checked_inputs(validation_data, "validation_data")
+        with self._strategy_scope():  # variables made here must be mirrored under tf.distribute
+            data, context = split_inputs(first)
+            self._ensure_built_for(data)
+            self.transform.initialize_from_data(
+                ops.convert_to_tensor(data, self.compute_dtype),
+                None if context is None else ops.convert_to_tensor(context, self.compute_dtype),
+            )
+            if not self.compiled:
+                self.compile(optimizer="adam")
+            if self.optimizer is not None and not self.optimizer.built:
+                # Built now, not lazily inside the first traced train step (Keras's default
+                # without a distribution strategy): variables created during a trace make
+                # tf.function trace the whole train step a second time.
+                self.optimizer.build(self.trainable_variables)
+        callbacks = list(callbacks or [])
+        if not any(isinstance(c, StopOnNonFiniteLoss) for c in callbacks):
+            callbacks.append(StopOnNonFiniteLoss())
+        if kwargs.get("verbose", "auto") != 0 and not any(isinstance(c, keras.callbacks.ProgbarLogger)
+                                                         for c in callbacks):
+            callbacks.append(EpochProgbarLogger())
+        if _tensorflow_backend() and "validation_split" not in kwargs and not _is_dataset(x):
+            from tfflows.interop.tf_training import array_dataset
+
+            batch_size = batch_size or 32  # Keras's default for arrays
+            x = array_dataset(x, batch_size, kwargs.pop("shuffle", True))
+            kwargs["shuffle"] = False  # the dataset shuffles itself
+            if validation_data is not None and not _is_dataset(validation_data):
+                validation_data = array_dataset(validation_data, batch_size, shuffle=False)
+            batch_size = None
+        return super().fit(x, batch_size=batch_size, epochs=epochs, callbacks=callbacks,
+                           validation_data=validation_data, **kwargs)
+
+    def _checked_inputs(self, inputs, what):
+        """Array inputs (x or {"x", "context"}) checked once and cast to the compute dtype."""
+        data, context = split_inputs(inputs)
+        dtype = self.compute_dtype
+        data = np.asarray(self._check_rows(data, what, finite=True), dtype=dtype)
+        if context is None:
+            return data
+        context = np.asarray(validation.check_array(context, None, f"{what} context", finite=True), dtype=dtype)
+        if len(context) != len(data):
+            raise ValueError(f"{what}: context has {len(context)} rows but x has {len(data)}.")
+        return {"x": data, "context": context}
+
+    def _first_dataset_batch(self, dataset):
+        """The first batch of a dataset, checked (its dtype, event shape and finiteness)."""
+        batch = next(iter(dataset))
+        if isinstance(batch, tuple):
+            batch = batch[0]
+        return self._checked_inputs({k: np.asarray(v) for k, v in batch.items()} if isinstance(batch, dict)
+                                    else np.asarray(batch), "training data (first batch)")
+
+    def _strategy_scope(self):
+        strategy = getattr(self, "distribute_strategy", None)  # TensorFlow backend only
+        return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
+    # ----- transforms -----------------------------------------------------------------
+    def with_transform(self, bijector):
+        """A new, unbuilt `Flow` with `bijector` as its transform and this flow's base,
+        event shape, context size and name (compile it again before `fit`)."""
+        base = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(self.base))
+        return Flow(bijector, base=base, event_shape=self.event_shape, context_features=self.context_features,
+                    name=self.name)
+
+    # ----- serialization --------------------------------------------------------------
+    def get_config(self):
+        return {
+            "name": self.name,
+            "bijector": keras.saving.serialize_keras_object(self.transform),
+            "base": keras.saving.serialize_keras_object(self.base),
+            "event_shape": None if self.event_shape is None else list(self.event_shape),
+            "context_features": self.context_features,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["bijector"] = keras.saving.deserialize_keras_object(config["bijector"])
+        config["base"] = keras.saving.deserialize_keras_object(config["base"])
+        return cls(**config)
+
+    # ----- export -----------------------------------------------------------------------
+    def export(self, path):
+        """Write a SavedModel for TF Serving (signatures: serving_default, log_prob,
+        encode, decode, sample). See `tfflows.interop.export`."""
+        from tfflows.interop.export import export_saved_model
+
+        return export_saved_model(self, path)
+
+    # ----- TFP views ------------------------------------------------------------------
+    @property
+    def bijector(self):
+        """The flow's map data -> latent as a `tfp.bijectors.Bijector`."""
+        return self.transform.bijector
+
+    @property
+    def distribution(self):
+        """The flow as a `tfd.TransformedDistribution` (base pushed through the inverse)."""
+        from tfflows.interop.tfp import flow_distribution
+
+        return flow_distribution(self)
+
+
+def _head(inputs, n):
+    if isinstance(inputs, dict):
+        return {key: value[:n] for key, value in inputs.items()}
+    return inputs[:n]

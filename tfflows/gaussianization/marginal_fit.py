@@ -1,0 +1,87 @@
+"""Fitting the marginal maps of `MarginalGaussianization` from data (NumPy, no gradients):
+the knots of Phi^-1 o F_hat for a kernel-smoothed empirical CDF F_hat, and the
+maximum-likelihood mixture of logistics."""
+
+import numpy as np
+from scipy import special
+
+
+def inverse_softplus(v):
+    v = np.asarray(v, dtype="float64")
+    return np.where(v > 20.0, v, np.log(np.expm1(np.maximum(v, 1e-30))))
+
+
+def smoothed_cdf_knots(x, num_knots, bandwidth, shrinkage):
+    """Knots (x_k, y_k, d_k), each (d, K), of Phi^-1(F_hat) for the columns of x (n, d),
+    F_hat the Gaussian-kernel-smoothed empirical CDF of each column.
+
+    x_k are empirical quantiles at levels evenly spaced in Gaussian space (from the
+    smallest to the largest data point); y_k = Phi^-1(F_hat(x_k)), taken from the smaller
+    of F_hat and 1 - F_hat; d_k = f_hat(x_k) / phi(y_k), the exact slope of the smoothed
+    map. `shrinkage` blends the map toward the standardizing affine map (x - mean) / std.
+    """
+    x = np.sort(np.asarray(x, dtype="float64"), axis=0)
+    n = len(x)
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    iqr = (x[int(0.75 * (n - 1))] - x[int(0.25 * (n - 1))]) / 1.349
+    spread = np.where(iqr > 0, np.minimum(std, iqr), std)
+    h = (bandwidth * 0.9 * n ** -0.2) * spread  # Silverman's rule, times `bandwidth`
+    edge = special.ndtri(1.0 - 0.5 / n)
+    levels = special.ndtr(np.linspace(-edge, edge, num_knots))
+    xk = np.quantile(x, levels, axis=0).T  # (d, K)
+    gaps = np.maximum(np.diff(xk, axis=1), 1e-4 * std[:, None])
+    xk = xk[:, :1] + np.concatenate([np.zeros((len(xk), 1)), np.cumsum(gaps, axis=1)], axis=1)
+    if bandwidth == 0:  # no kernel: the spline interpolates the empirical quantiles
+        yk = np.broadcast_to(np.linspace(-edge, edge, num_knots), xk.shape)
+        secant = np.diff(yk, axis=1) / np.diff(xk, axis=1)
+        inner = 2.0 / (1.0 / secant[:, 1:] + 1.0 / secant[:, :-1])  # harmonic mean (Fritsch-Carlson)
+        dk = np.concatenate([secant[:, :1], inner, secant[:, -1:]], axis=1)
+        return _shrink(xk, yk, dk, mean, std, shrinkage)
+    cdf, pdf = np.empty_like(xk), np.empty_like(xk)
+    step = max(1, int(4e6 // (num_knots * n)))  # columns per chunk, bounding memory
+    for j in range(0, x.shape[1], step):
+        z = (xk[j:j + step, :, None] - x.T[j:j + step, None, :]) / h[j:j + step, None, None]  # (c, K, n)
+        cdf[j:j + step] = special.ndtr(z).mean(axis=2)
+        pdf[j:j + step] = np.exp(-0.5 * z**2).mean(axis=2) / (np.sqrt(2 * np.pi) * h[j:j + step, None])
+    sf = 1.0 - cdf  # exact enough: F_hat lies in [1/(2n), 1 - 1/(2n)] at the knots
+    yk = np.where(cdf < sf, special.ndtri(np.minimum(cdf, 0.5)), -special.ndtri(np.minimum(sf, 0.5)))
+    dk = pdf * np.sqrt(2 * np.pi) * np.exp(0.5 * yk**2)
+    return _shrink(xk, yk, dk, mean, std, shrinkage)
+
+
+def _shrink(xk, yk, dk, mean, std, shrinkage):
+    if shrinkage > 0:
+        yk = (1 - shrinkage) * yk + shrinkage * (xk - mean[:, None]) / std[:, None]
+        dk = (1 - shrinkage) * dk + shrinkage / std[:, None]
+    gaps = np.maximum(np.diff(yk, axis=1), 1e-6)
+    yk = yk[:, :1] + np.concatenate([np.zeros((len(yk), 1)), np.cumsum(gaps, axis=1)], axis=1)
+    return xk, yk, np.maximum(dk, 1e-6)
+
+
+def logistic_mixture_em(x, k, bandwidth, iterations=30):
+    """Maximum-likelihood mixture of k logistics per column of x (n, d), by EM started from
+    centres at quantiles; component scales never fall below the kernel width of the
+    spline fit (Silverman's rule times `bandwidth`), which keeps the CDF smooth.
+    Returns (loc, log_scale, logits), each (d, k)."""
+    x = np.asarray(x, dtype="float64").T[:, :, None]  # (d, n, 1)
+    n = x.shape[1]
+    std = x.std(axis=1) + 1e-6  # (d, 1)
+    iqr = np.subtract(*np.percentile(x, [75, 25], axis=1)) / 1.349
+    spread = np.where(iqr > 0, np.minimum(std, iqr), std)
+    floor = np.maximum(max(bandwidth, 0.05) * 0.9 * spread * n ** -0.2, 1e-3 * std) * np.sqrt(3.0) / np.pi
+    loc = np.quantile(x[..., 0], (np.arange(k) + 0.5) / k, axis=1).T  # (d, k)
+    padded = np.concatenate([loc[:, :1], loc, loc[:, -1:]], axis=1)
+    scale = np.maximum(0.5 * (padded[:, 2:] - padded[:, :-2]) * np.sqrt(3.0) / np.pi, floor)
+    log_w = np.full(loc.shape, -np.log(k))
+    for _ in range(iterations):
+        z = (x - loc[:, None, :]) / scale[:, None, :]  # (d, n, k)
+        log_r = log_w[:, None, :] - np.logaddexp(0, z) - np.logaddexp(0, -z) - np.log(scale[:, None, :])
+        log_r -= special.logsumexp(log_r, axis=2, keepdims=True)
+        r = np.exp(log_r)
+        mass = r.sum(axis=1) + 1e-12  # (d, k)
+        log_w = np.log(mass / n)
+        loc = (r * x).sum(axis=1) / mass
+        var = (r * (x - loc[:, None, :]) ** 2).sum(axis=1) / mass
+        scale = np.maximum(np.sqrt(var) * np.sqrt(3.0) / np.pi, floor)
+    return loc, np.log(scale), log_w - log_w.mean(axis=1, keepdims=True)

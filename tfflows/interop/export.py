@@ -1,0 +1,115 @@
+"""SavedModel export for TF Serving (TensorFlow backend): `Flow.export(path)`.
+
+Signatures (names of inputs and outputs as TF Serving's REST and gRPC `predict` see them;
+every float tensor has the flow's compute dtype, float32 by default):
+
+    serving_default, log_prob   inputs {"x": (batch, *event)}           -> {"log_prob": (batch,)}
+    encode                      inputs {"x": (batch, *event)}           -> {"z": (batch, *latent)}
+    decode                      inputs {"z": (batch, *latent)}          -> {"x": (batch, *event)}
+    sample                      inputs {"num_samples": int32 scalar,
+                                        "seed": int64 scalar}           -> {"x": (num_samples, *event)}
+
+A conditional flow (`context_features > 0`) takes one more input, "context"
+(batch, context_features), in log_prob/encode/decode; its `sample` takes "context" and
+"seed" and draws one sample per context row. Sampling is stateless: TFP seed
+`(seed mod (2^31 - 2), 0)`, the convention of `keras.random` with an integer seed, so the
+served `sample(n, s)` equals `flow.sample(n, seed=s)` for the tfflows bases and for a
+`TFPDistribution` base. The SavedModel needs TensorFlow only: it is loaded with
+`tf.saved_model.load` (or served) without tfflows or TFP installed.
+
+Any layer written in `keras.ops` exports, including data-dependent control flow that
+`tf.function` can trace (`ops.while_loop`, `ops.cond`); layers that convert tensors to
+NumPy inside `forward`/`inverse` (an eager-only computation) cannot be traced and make
+`export` fail with TensorFlow's error naming that layer.
+"""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfflows.interop.tfp import base_distribution, latent_shape
+
+_INT32_MAX = np.iinfo(np.int32).max
+
+
+def stateless_seed(seed):
+    """An int64 scalar seed -> the int32 pair keras.random uses for an integer seed."""
+    seed = tf.cast(seed, tf.int64)
+    pair = tf.stack([seed, tf.zeros_like(seed)])
+    return tf.cast(tf.math.floormod(pair, _INT32_MAX - 1), tf.int32)
+
+
+def export_saved_model(flow, path):
+    """Write `flow` to `path` as a SavedModel with the signatures of the module docstring.
+
+    Returns `path`. The flow must know its event shape (built, or `event_shape=` given).
+    """
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError("SavedModel export needs the TensorFlow backend (KERAS_BACKEND=tensorflow).")
+    flow._ensure_built()
+    path = os.fspath(path)
+    dtype = flow.compute_dtype
+    event = tuple(flow.event_shape)
+    latent = latent_shape(flow)
+    conditional = flow.context_features > 0
+    x_spec = tf.TensorSpec((None,) + event, dtype, name="x")
+    z_spec = tf.TensorSpec((None,) + latent, dtype, name="z")
+    c_spec = tf.TensorSpec((None, flow.context_features), dtype, name="context")
+    seed_spec = tf.TensorSpec((), tf.int64, name="seed")
+    n_spec = tf.TensorSpec((), tf.int32, name="num_samples")
+    transform = flow.transform
+
+    def draw_latent(n, seed):
+        dist = base_distribution(flow)  # inside the trace: reads the current base weights
+        return tf.cast(dist.sample(n, seed=stateless_seed(seed)), dtype)
+
+    if conditional:
+        def log_prob(x, context):
+            return {"log_prob": flow({"x": x, "context": context}, training=False)}
+
+        def encode(x, context):
+            return {"z": transform.forward(x, context)}
+
+        def decode(z, context):
+            return {"x": transform.inverse(z, context)}
+
+        def sample(context, seed):
+            return {"x": transform.inverse(draw_latent(tf.shape(context)[0], seed), context)}
+
+        signatures = {"log_prob": [x_spec, c_spec], "encode": [x_spec, c_spec],
+                      "decode": [z_spec, c_spec], "sample": [c_spec, seed_spec]}
+    else:
+        def log_prob(x):
+            return {"log_prob": flow(x, training=False)}
+
+        def encode(x):
+            return {"z": transform.forward(x)}
+
+        def decode(z):
+            return {"x": transform.inverse(z)}
+
+        def sample(num_samples, seed):
+            return {"x": transform.inverse(draw_latent(num_samples, seed))}
+
+        signatures = {"log_prob": [x_spec], "encode": [x_spec], "decode": [z_spec],
+                      "sample": [n_spec, seed_spec]}
+
+    functions = {"log_prob": log_prob, "encode": encode, "decode": decode, "sample": sample}
+    archive = keras.export.ExportArchive()
+    # No archive.track(flow): the endpoints capture every variable they use, and tracking
+    # the model would also trace Keras's default call signature (x only), which fails for
+    # conditional flows and costs a trace.
+    # The first endpoint also becomes "serving_default".
+    for name in ("log_prob", "encode", "decode", "sample"):
+        # Traced once here; handing Keras a traced tf.function (rather than an
+        # input_signature) keeps it from tracing the body again when saving.
+        fn = tf.function(functions[name], input_signature=signatures[name], autograph=False)
+        fn.get_concrete_function()
+        archive.add_endpoint(name, fn)
+    archive.write_out(path, verbose=False)
+    return path
+
+
+__all__ = ["export_saved_model", "stateless_seed"]

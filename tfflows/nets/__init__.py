@@ -1,0 +1,1 @@
+"""Conditioner networks: the Keras layers that compute a flow layer's parameters."""

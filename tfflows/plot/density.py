@@ -1,0 +1,139 @@
+"""Pictures of 2-D flows and of training: data / density / samples panels, the prior
+warped layer by layer, and loss curves. Each function returns a matplotlib `Figure` and,
+given `path`, also writes a PNG. Figures are made with matplotlib's object-oriented API
+(`matplotlib.figure.Figure`), so importing or calling these never changes the global
+matplotlib backend or pyplot's figure list."""
+
+import numpy as np
+from keras import ops
+from matplotlib.figure import Figure
+
+
+def figure(rows=1, cols=1, figsize=None, squeeze=True):
+    """A headless Figure and its axes (`Figure.subplots`)."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(rows, cols, squeeze=squeeze)
+
+
+def save(fig, path, dpi=110):
+    if path is not None:
+        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return fig
+
+
+def grid_log_prob(flow, bounds, resolution=200):
+    """log p on a regular grid over bounds = ((x0, x1), (y0, y1)).
+
+    Returns (xs, ys, log_p) with log_p shaped (resolution, resolution).
+    """
+    (x0, x1), (y0, y1) = bounds
+    xs = np.linspace(x0, x1, resolution)
+    ys = np.linspace(y0, y1, resolution)
+    xx, yy = np.meshgrid(xs, ys)
+    points = np.stack([xx.ravel(), yy.ravel()], axis=1).astype("float32")
+    log_p = np.concatenate([
+        ops.convert_to_numpy(flow.log_prob(chunk)) for chunk in np.array_split(points, 8)
+    ])
+    return xs, ys, log_p.reshape(resolution, resolution)
+
+
+def _bounds(data, margin=0.15):
+    lo, hi = data.min(axis=0), data.max(axis=0)
+    pad = (hi - lo) * margin
+    return (lo[0] - pad[0], hi[0] + pad[0]), (lo[1] - pad[1], hi[1] + pad[1])
+
+
+def density_2d(flow, data, path=None, n_samples=2000, seed=0, title=None):
+    """Three panels for a 2-D flow: training data, the model density, model samples."""
+    data = np.asarray(data)
+    bounds = _bounds(data)
+    xs, ys, log_p = grid_log_prob(flow, bounds)
+    samples = ops.convert_to_numpy(flow.sample(n_samples, seed=seed))
+    fig, axes = figure(1, 3, figsize=(12, 4))
+    axes[0].scatter(data[:, 0], data[:, 1], s=2, alpha=0.5)
+    axes[0].set_title("data")
+    axes[1].pcolormesh(xs, ys, np.exp(log_p), shading="auto", cmap="magma")
+    axes[1].set_title("model density")
+    axes[2].scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.5, color="tab:orange")
+    axes[2].set_title("model samples")
+    for ax in axes:
+        ax.set_xlim(bounds[0])
+        ax.set_ylim(bounds[1])
+        ax.set_aspect("equal")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def training_curves(history, path=None):
+    """Loss (negative log-likelihood) per epoch, train and validation."""
+    logs = getattr(history, "history", history)
+    fig, ax = figure(figsize=(5, 3.5))
+    for key in ("loss", "val_loss"):
+        if key in logs:
+            ax.plot(np.arange(1, len(logs[key]) + 1), logs[key], label=key.replace("loss", "NLL").strip("_"))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("negative log-likelihood (nats)")
+    ax.legend()
+    return save(fig, path)
+
+
+def _generative_layers(flow):
+    """The flow's layers in the generative (latent -> data) order, as (layer, name) pairs."""
+    layers = getattr(flow.transform, "layers", [flow.transform])
+    return list(reversed(layers))
+
+
+def layer_warps(flow, path=None, prior_range=3.0, resolution=120, grid_lines=11, max_panels=9):
+    """The prior pushed through the generative direction of a 2-D flow, layer by layer.
+
+    Panel k shows the exact density of h_k = g_k(...g_1(z)) (g are the layer inverses, in
+    generative order): log p(h_k) = log p_Z(z) - sum of the inverse log-dets, computed by
+    mapping grid points back to z with the forward maps. Over it, a square grid of
+    latent lines is drawn as warped by the same k layers. Panel 0 is the prior itself.
+    """
+    layers = _generative_layers(flow)
+    steps = sorted(set(np.linspace(0, len(layers), min(max_panels, len(layers) + 1)).round().astype(int)))
+    fig, axes = figure(1, len(steps), figsize=(3.2 * len(steps), 3.3), squeeze=False)
+    lines = np.linspace(-prior_range, prior_range, grid_lines)
+    dense = np.linspace(-prior_range, prior_range, 100)
+    latent_lines = [np.stack([np.full_like(dense, c), dense], 1) for c in lines]
+    latent_lines += [np.stack([dense, np.full_like(dense, c)], 1) for c in lines]
+    for ax, k in zip(axes[0], steps):
+        warped = [_push(line.astype("float32"), layers[:k]) for line in latent_lines]
+        pts = np.concatenate(warped)
+        pts = pts[np.all(np.isfinite(pts), axis=1)]
+        lo, hi = np.percentile(pts, 1, axis=0), np.percentile(pts, 99, axis=0)
+        pad = 0.15 * (hi - lo) + 1e-3
+        bounds = ((lo[0] - pad[0], hi[0] + pad[0]), (lo[1] - pad[1], hi[1] + pad[1]))
+        xs, ys, log_p = _partial_log_prob(flow, layers[:k], bounds, resolution)
+        density = np.exp(log_p)
+        ax.pcolormesh(xs, ys, density, shading="auto", cmap="magma", vmax=np.percentile(density, 99.5))
+        for line in warped:
+            ax.plot(line[:, 0], line[:, 1], color="white", lw=0.4, alpha=0.6)
+        ax.set_xlim(bounds[0])
+        ax.set_ylim(bounds[1])
+        ax.set_title("prior" if k == 0 else f"after {k} layer{'s' if k > 1 else ''}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return save(fig, path)
+
+
+def _push(z, generative_layers):
+    for layer in generative_layers:
+        z = ops.convert_to_numpy(layer.inverse(z))
+    return z
+
+
+def _partial_log_prob(flow, generative_layers, bounds, resolution):
+    (x0, x1), (y0, y1) = bounds
+    xs, ys = np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution)
+    xx, yy = np.meshgrid(xs, ys)
+    h = np.stack([xx.ravel(), yy.ravel()], axis=1).astype("float32")
+    total = np.zeros(len(h))
+    for layer in reversed(generative_layers):  # back to the latent with the forward maps
+        h, log_det = layer.forward_and_log_det(h)
+        total += ops.convert_to_numpy(log_det)
+    log_p = ops.convert_to_numpy(flow.base.log_prob(ops.convert_to_tensor(h, flow.compute_dtype))) + total
+    return xs, ys, log_p.reshape(resolution, resolution)
