@@ -1,4 +1,4 @@
-"""Presets of issue 3: `MAF`, `IAF` and `NSF` (spline coupling or spline autoregressive).
+"""Autoregressive presets: `MAF`, `IAF` and `NSF` (spline coupling or spline autoregressive).
 
 Each is a stack of `num_layers` flow layers with a permutation between consecutive layers
 ("reverse" by default, or seeded "random" permutations), on N(0, I). Conditional when

@@ -262,8 +262,8 @@ class GaussianizationFlow(_GreedyPreset):
         validation data) when they are arrays. With array `validation_data` and
         `keep_best`, the weights with the lowest validation NLL, the starting ones
         included, are restored at the end. Not compiled yet: Adam with the small
-        `FINE_TUNE_LEARNING_RATE` (1e-4; 1e-3 leaves the greedy optimum in the first epoch
-        on small data, benchmarks/results/gaussianization.md)."""
+        `FINE_TUNE_LEARNING_RATE`: a small step from a good start (BENCHMARKS.md,
+        "Gaussianization")."""
         val = validation_data if isinstance(validation_data, np.ndarray) else None
         if isinstance(x, np.ndarray) and not self._greedy_done():
             self.initialize_greedy(x, validation_data=val)
