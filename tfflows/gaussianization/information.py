@@ -1,105 +1,301 @@
-"""Information measures estimated by iterative Gaussianization (RBIG), in nats.
+"""Information measures of tabular data by Gaussianization, in nats, with a stated bias and
+a confidence interval.
 
-Each estimate fits an `RBIG` flow on the sample (the depth chosen on a held-out 20% of
-the rows, so the estimate does not keep adding fitting noise) and reads the measure off
-exact flow densities (Laparra, Camps-Valls & Malo 2011; Laparra et al. 2020,
-"Information theory measures via multidimensional Gaussianization", arXiv:1910.03232):
+Every measure rests on one decomposition (Laparra, Camps-Valls & Malo 2011; Laparra,
+Johnson, Camps-Valls, Santos-Rodriguez & Malo 2020, "Information theory measures via
+multidimensional Gaussianization", arXiv:1910.03232). Total correlation (multi-information)
+is invariant under invertible maps of each feature, so it is measured on the normal scores
+u_ij = Phi^-1(rank_ij / (n + 1)), whose marginals are standard normal; then
 
-- entropy:            H(x)   = -E[log p(x)]
-- total correlation:  TC(x)  = sum_i H(x_i) - H(x), each marginal entropy by the same
-                      estimator in one dimension, so that the terms share their biases
-- mutual information: I(x; y) = TC([g_x(x), g_y(y)]), with g_x, g_y flows Gaussianizing
-                      x and y separately (I is invariant under invertible maps of x and
-                      of y, and each g has independent components)
-- KL divergence:      KL(p_x || p_y) = E_x[log p_x(x) - log p_y(x)], each density a flow
-                      fitted on its own sample
+    TC(x) = sum_i H(u_i) - H(u) = -1/2 log det R  +  J(u)                         (1)
 
-Any keyword argument of `RBIG` (rotation, num_knots, bandwidth, shrinkage; here the
-defaults are bandwidth=0.5, shrinkage=0) and of `RBIG.fit_greedy` (max_blocks, patience)
-can be passed through `**options`.
+with R the correlation matrix of u (the Gaussian-copula part) and J(u) = KL(p_u || N(0, R))
+the non-Gaussian remainder. J is invariant under invertible linear maps, so it is read off
+the whitened scores v = R^-1/2 u: J = KL(p_v || N(0, I)) = E[log q(v) - log N(v; 0, I)],
+q an `RBIG` flow fitted on v.
+
+- Gaussian part: the plug-in -1/2 log det R_hat of n Gaussian rows has the exact bias
+  (Wishart: log det S is a sum of log chi-square variables, and E log S_ii is known)
+
+      b(d, n) = 1/2 sum_{i=1..d} [psi((n - 1)/2) - psi((n - i)/2)]  ~  d (d - 1) / (4 n),
+
+  which is subtracted (0.05 nats at d = 32, n = 5,000; the old estimator had no
+  correction). Exact for Gaussian data, and for normal scores of any Gaussian copula up
+  to the rank step (checked by simulation within 0.0003 nats at d = 32).
+- Remainder: the RBIG flow is cross-fitted (`folds` folds; in each, the depth chosen on a
+  `holdout` share of the training rows, as `RBIG.fit_greedy` does). Its held-out mean
+  gain J_out is biased low (an out-of-sample log-likelihood), its training gain J_in
+  biased high by about as much (first-order over-fitting, as in AIC), so the estimate is
+  the midpoint (J_in + J_out) / 2. It is counted only where J_out is significantly
+  positive (J_out > `gate` standard errors), i.e. where the flow generalizes better than
+  the Gaussian copula; otherwise J = 0, exact for Gaussian copulas. Remaining bias: low,
+  by whatever dependence a validated-depth RBIG cannot represent (radial dependence such as
+  a multivariate t in many dimensions is the hard case: BENCHMARKS.md, "Information measures").
+- Entropy: H(x) = sum_i H(x_i) - TC(x), each marginal entropy by the Kozachenko-Leonenko
+  k-nearest-neighbour estimator in one dimension (Kozachenko & Leonenko 1987; Kraskov,
+  Stoegbauer & Grassberger 2004, eq. 20): H_i = psi(n) - psi(k) + log 2 + mean_j log eps_ij,
+  eps_ij the distance from x_ij to its k-th nearest neighbour in feature i (k = 3);
+  |bias| below about 0.002 nats per feature at n = 5,000 on Gaussian, exponential, uniform,
+  log-normal and t marginals.
+- Mutual information: I(x; y) = TC([x, y]) - TC(x) - TC(y) (each term as in (1), on the
+  same rows), so the Gaussian part is -1/2 log det R + 1/2 log det R_xx + 1/2 log det R_yy
+  with bias b(dx + dy, n) - b(dx, n) - b(dy, n) ~ dx dy / (2 n).
+- KL divergence: KL(p_x || p_y) = -H(x) - E_x[log q_y(x)], H(x) as above and q_y an RBIG
+  flow fitted on y (depth chosen on held-out rows of y); its bias is the misfit of q_y
+  where x lies, E_x[log p_y(x) - log q_y(x)], of either sign (not part of the issue's target;
+  within about 0.02 nats on Gaussians at n = 2,000).
+
+Intervals: `*_with_interval` return an `Estimate` (value, stderr, ci_low, ci_high, ...).
+TC, MI and KL are clipped at 0 (value and ci_low; `parts["unclipped"]` keeps the
+unbiased value, which can be slightly negative near independence). stderr is the standard
+deviation over `n_boot` bootstrap resamples of the rows (multinomial
+row weights; the ranks, normal scores and correlation are recomputed for each resample, the
+per-row held-out remainder and marginal-entropy terms are reweighted, the flows are not
+refitted), and the interval is value +/- z stderr (TC and MI clipped at 0). The analytic
+bias correction is applied to every resample. The interval covers sampling variability,
+not the remaining bias of the remainder stated above (coverage checked on Gaussians:
+BENCHMARKS.md, "Information measures"). `entropy`, `total_correlation`,
+`mutual_information` and `kl_divergence` return the value alone (no bootstrap).
+
+Options: `remainder=False` gives the Gaussian-copula estimate alone (numpy only, no flow);
+`seed`, `folds`, `holdout`, `gate`; any keyword of `RBIG` (rotation, default here
+"max_sliced_wasserstein": on whitened data PCA axes are arbitrary, and these directions gave
+the largest remainder on linear mixtures of uniforms and on multivariate t; num_knots,
+bandwidth, shrinkage) or of `RBIG.fit_greedy` (max_blocks, patience, tol) goes to the
+remainder's flows.
 """
 
+import dataclasses
+import math
+
 import numpy as np
-from keras import ops
+from scipy import special
 
 from tfflows.data import validation
-from tfflows.gaussianization.rbig import RBIG
+from tfflows.gaussianization import information_terms as terms
+from tfflows.gaussianization.information_terms import wishart_bias
 
-_GREEDY = ("max_blocks", "patience", "tol")
-# Less smoothing than RBIG's density defaults: a sample of thousands of points, and the
-# measures need the marginals Gaussianized accurately.
-_DEFAULTS = dict(bandwidth=0.5, shrinkage=0.0)
+_MIN_ROWS = 10
+
+__all__ = ["Estimate", "entropy", "entropy_with_interval", "total_correlation", "total_correlation_with_interval",
+           "mutual_information", "mutual_information_with_interval", "kl_divergence", "kl_divergence_with_interval",
+           "fit_rbig", "wishart_bias"]
 
 
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    """An information measure in nats with its uncertainty.
+
+    value: the bias-corrected estimate; stderr: bootstrap standard error (nan without
+    bootstrap); ci_low, ci_high: the `confidence` interval value +/- z stderr; bias: the
+    analytic correction already subtracted from the plug-in value; method: how it was
+    estimated; n: rows used; parts: the terms (Gaussian part, remainder, marginal
+    entropies, flow depths, ...); note: what the bias of `value` still is.
+    `float(estimate)` is `value`.
+    """
+
+    value: float
+    stderr: float
+    ci_low: float
+    ci_high: float
+    confidence: float
+    bias: float
+    method: str
+    n: int
+    parts: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
+    note: str = dataclasses.field(default="", repr=False, compare=False)
+
+    def __float__(self):
+        return float(self.value)
+
+    def __str__(self):
+        return (f"{self.value:.4f} nats (stderr {self.stderr:.4f}, {100 * self.confidence:g}% CI "
+                f"[{self.ci_low:.4f}, {self.ci_high:.4f}]; {self.method})")
+
+
+# ----- input checks -----------------------------------------------------------------------
 def _as_rows(x, what):
-    x = np.asarray(x)
+    """x as a float64 (samples, features) array, after the data rules of DESIGN.md."""
+    x = np.asarray(x.numpy() if hasattr(x, "numpy") else x)
+    validation.check_dtype(x, what)
     if x.ndim == 1:
         x = x[:, None]
     if x.ndim != 2:
-        raise ValueError(f"{what} must be a (samples, features) array; got shape {x.shape}.")
-    validation.check_dtype(x, what)
+        raise ValueError(f"{what} must be a (samples, features) array (or 1-D for one feature); "
+                         f"got shape {x.shape}.")
     validation.check_finite_rows(x, what)
+    if len(x) < _MIN_ROWS:
+        raise ValueError(f"{what} has {len(x)} rows; the estimators need at least {_MIN_ROWS}.")
+    if x.shape[1] == 0:
+        raise ValueError(f"{what} has no features (shape {x.shape}).")
     return x.astype("float64")
 
 
-def fit_rbig(x, seed=0, holdout=0.2, **options):
-    """An `RBIG` flow fitted on the rows of x (standardized inside: returns (flow, mean, std)).
-
-    The depth is chosen on a random `holdout` fraction of the rows; the blocks are fitted
-    on the others.
-    """
-
-    x = _as_rows(x, "x")
-    mean, std = x.mean(axis=0), x.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
-    z = ((x - mean) / std).astype("float32")
-    greedy = {k: options.pop(k) for k in _GREEDY if k in options}
-    for key, value in _DEFAULTS.items():
-        options.setdefault(key, value)
-    greedy.setdefault("patience", 3)
-    order = np.random.default_rng(seed).permutation(len(z))
-    n_val = int(holdout * len(z)) if holdout and len(z) >= 50 else 0
-    train, val = z[order[n_val:]], (z[order[:n_val]] if n_val else None)
-    flow = RBIG(z.shape[1], seed=seed, **options)
-    flow.fit_greedy(train, validation_data=val, verbose=0, **greedy)
-    return flow, mean, std
-
-
-def _log_prob(fitted, x):
-    flow, mean, std = fitted
-    z = ((x - mean) / std).astype("float32")
-    return np.asarray(ops.convert_to_numpy(flow.log_prob(z)), dtype="float64") - np.sum(np.log(std))
-
-
-def entropy(x, **options):
-    """Differential entropy H(x) = -E[log p(x)] in nats (x: (samples, features))."""
-    x = _as_rows(x, "x")
-    return float(-np.mean(_log_prob(fit_rbig(x, **options), x)))
-
-
-def total_correlation(x, **options):
-    """Total correlation (multi-information) sum_i H(x_i) - H(x) in nats; each marginal
-    entropy by the same estimator in 1-D, so that the two terms share their biases."""
-    x = _as_rows(x, "x")
-    marginals = sum(entropy(x[:, [i]], **dict(options)) for i in range(x.shape[1]))
-    return float(marginals - entropy(x, **options))
-
-
-def mutual_information(x, y, **options):
-    """Mutual information I(x; y) in nats between paired samples x (N, dx) and y (N, dy)."""
+def _pair(x, y):
     x, y = _as_rows(x, "x"), _as_rows(y, "y")
     if len(x) != len(y):
-        raise ValueError(f"x and y must have the same number of rows; got {len(x)} and {len(y)}.")
-    latents = []
-    for part in (x, y):
-        flow, mean, std = fit_rbig(part, **options)
-        latents.append(np.asarray(ops.convert_to_numpy(flow.encode(((part - mean) / std).astype("float32")))))
-    return total_correlation(np.concatenate(latents, axis=1), **options)
+        raise ValueError(f"x and y must have the same number of rows (paired samples); got {len(x)} and {len(y)}.")
+    return x, y
 
 
-def kl_divergence(x, y, **options):
-    """KL(p_x || p_y) in nats from a sample x of p_x and a sample y of p_y (same features)."""
+def _split_options(options):
+    """(estimator settings, RBIG keywords, fit_greedy keywords)."""
+    options = dict(options)
+    own = {k: options.pop(k) for k in ("seed", "folds", "holdout", "gate", "remainder") if k in options}
+    greedy = {k: options.pop(k) for k in terms.GREEDY_OPTIONS if k in options}
+    return own, options, greedy
+
+
+def _method(remainder):
+    base = "rank-Gaussian copula -1/2 log det R (Wishart bias removed)"
+    return base + (" + cross-fitted RBIG remainder" if remainder else "")
+
+
+_NOTE_TC = ("Gaussian part: exact small-sample bias b(d, n) removed. Remainder: midpoint of training and held-out "
+            "RBIG gains, counted when the held-out gain is significant; biased low by dependence the flow misses.")
+
+
+def _plain(v):
+    if isinstance(v, dict):
+        return {k: _plain(w) for k, w in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(w) for w in v]
+    if isinstance(v, np.ndarray):
+        return v.astype(float)
+    return float(v) if isinstance(v, (float, np.floating)) else v
+
+
+def _estimate(value, reps, confidence, bias, method, n, parts, note, nonnegative):
+    parts = {**_plain(parts), "unclipped": float(value)}
+    if len(reps) > 1:
+        se = float(np.std(reps, ddof=1))
+        z = float(special.ndtri(0.5 + 0.5 * confidence))
+        low, high = value - z * se, value + z * se
+    else:
+        se = low = high = math.nan
+    if nonnegative:
+        value, low, high = max(value, 0.0), (max(low, 0.0) if low == low else low), high
+    return Estimate(float(value), se, float(low), float(high), float(confidence), float(bias), method, int(n),
+                    parts, note)
+
+
+# ----- public estimators -------------------------------------------------------------------------
+def total_correlation_with_interval(x, confidence=0.95, n_boot=200, **options):
+    """Total correlation TC(x) = sum_i H(x_i) - H(x) (multi-information) in nats, as an
+    `Estimate`: value = -1/2 log det R - b(d, n) + J (module docstring, eq. (1))."""
+    x = _as_rows(x, "x")
+    own, rbig_options, greedy = _split_options(options)
+    remainder = own.pop("remainder", True)
+    seed = own.get("seed", 0)
+    g = tuple(range(x.shape[1]))
+    tc = terms.TotalCorrelationTerms(x, [g], remainder=remainder, rbig_options=rbig_options, greedy=greedy, **own)
+    value = sum(tc.values()[g])
+    reps = terms.bootstrap(lambda w: sum(tc.values(w)[g]), len(x), n_boot, seed) if n_boot else []
+    return _estimate(value, reps, confidence, tc.bias[g], _method(remainder), len(x), tc.parts(g), _NOTE_TC, True)
+
+
+def entropy_with_interval(x, confidence=0.95, n_boot=200, **options):
+    """Differential entropy H(x) = sum_i H(x_i) - TC(x) in nats, as an `Estimate`; marginal
+    entropies by the 1-D Kozachenko-Leonenko estimator (k = 3), TC as in
+    `total_correlation_with_interval`."""
+    x = _as_rows(x, "x")
+    own, rbig_options, greedy = _split_options(options)
+    remainder = own.pop("remainder", True)
+    seed = own.get("seed", 0)
+    g = tuple(range(x.shape[1]))
+    tc = terms.TotalCorrelationTerms(x, [g], remainder=remainder, rbig_options=rbig_options, greedy=greedy, **own)
+    rows = terms.marginal_entropy_rows(x)
+    marginals = rows.mean(axis=0)
+    value = float(marginals.sum() - sum(tc.values()[g]))
+
+    def stat(w):
+        return float((w @ rows).sum() / len(x) - sum(tc.values(w)[g]))
+
+    reps = terms.bootstrap(stat, len(x), n_boot, seed) if n_boot else []
+    parts = {"marginal_entropies": marginals, "total_correlation": tc.parts(g)}
+    note = ("Marginal terms: Kozachenko-Leonenko (k = 3), |bias| < ~0.002 nats per feature at n = 5,000. " + _NOTE_TC)
+    return _estimate(value, reps, confidence, -tc.bias[g], "sum of 1-D k-NN marginal entropies - TC [" +
+                     _method(remainder) + "]", len(x), parts, note, False)
+
+
+def mutual_information_with_interval(x, y, confidence=0.95, n_boot=200, **options):
+    """Mutual information I(x; y) = TC([x, y]) - TC(x) - TC(y) in nats between paired samples
+    x (n, dx) and y (n, dy), as an `Estimate`; Gaussian part -1/2 log det R +
+    1/2 log det R_xx + 1/2 log det R_yy, bias b(dx + dy) - b(dx) - b(dy) removed."""
+    x, y = _pair(x, y)
+    own, rbig_options, greedy = _split_options(options)
+    remainder = own.pop("remainder", True)
+    seed = own.get("seed", 0)
+    dx, dy = x.shape[1], y.shape[1]
+    gxy, gx, gy = tuple(range(dx + dy)), tuple(range(dx)), tuple(range(dx, dx + dy))
+    tc = terms.TotalCorrelationTerms(np.concatenate([x, y], axis=1), [gxy, gx, gy], remainder=remainder, rbig_options=rbig_options,
+             greedy=greedy, **own)
+
+    def stat(w=None):
+        v = tc.values(w)
+        return sum(v[gxy]) - sum(v[gx]) - sum(v[gy])
+
+    value = stat()
+    reps = terms.bootstrap(stat, len(x), n_boot, seed) if n_boot else []
+    bias = tc.bias[gxy] - tc.bias[gx] - tc.bias[gy]
+    parts = {"tc_xy": tc.parts(gxy), "tc_x": tc.parts(gx), "tc_y": tc.parts(gy)}
+    return _estimate(value, reps, confidence, bias, "TC(x, y) - TC(x) - TC(y) [" + _method(remainder) + "]",
+                     len(x), parts, _NOTE_TC, True)
+
+
+def kl_divergence_with_interval(x, y, confidence=0.95, n_boot=200, **options):
+    """KL(p_x || p_y) = -H(x) - E_x[log q_y(x)] in nats from a sample x of p_x and a sample y
+    of p_y (same features), as an `Estimate`; H(x) by `entropy_with_interval`, q_y an RBIG
+    flow fitted on y. Biased by the misfit of q_y where x lies (either sign)."""
     x, y = _as_rows(x, "x"), _as_rows(y, "y")
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"x and y must have the same number of features; got {x.shape[1]} and {y.shape[1]}.")
-    return float(np.mean(_log_prob(fit_rbig(x, **options), x) - _log_prob(fit_rbig(y, **options), x)))
+    own, rbig_options, greedy = _split_options(options)
+    remainder = own.pop("remainder", True)
+    seed = own.get("seed", 0)
+    holdout = own.get("holdout", 0.2)
+    g = tuple(range(x.shape[1]))
+    tc = terms.TotalCorrelationTerms(x, [g], remainder=remainder, rbig_options=rbig_options, greedy=greedy, **own)
+    rows = terms.marginal_entropy_rows(x)
+    cross = -terms.flow_log_prob(terms.fit_rbig(y, seed=seed, holdout=holdout, **rbig_options, **greedy), x)  # -log q_y(x)
+
+    def stat(w=None):
+        m = np.ones(len(x)) if w is None else w
+        return float((-(m @ rows).sum() + m @ cross) / len(x) + sum(tc.values(w)[g]))
+
+    value = stat()
+    reps = terms.bootstrap(stat, len(x), n_boot, seed) if n_boot else []
+    parts = {"entropy_x": float(rows.mean(axis=0).sum() - sum(tc.values()[g])), "cross_entropy": float(cross.mean())}
+    note = ("Biased by the misfit E_x[log p_y - log q_y] of the RBIG flow q_y (either sign; not in the interval); "
+            "the entropy term as in entropy().")
+    return _estimate(value, reps, confidence, tc.bias[g], "-H(x) - E_x log q_y(x), q_y = RBIG on y", len(x),
+                     parts, note, True)
+
+
+def entropy(x, **options):
+    """Differential entropy H(x) in nats (x: (samples, features)); see `entropy_with_interval`."""
+    return entropy_with_interval(x, n_boot=0, **options).value
+
+
+def total_correlation(x, **options):
+    """Total correlation sum_i H(x_i) - H(x) in nats; see `total_correlation_with_interval`."""
+    return total_correlation_with_interval(x, n_boot=0, **options).value
+
+
+def mutual_information(x, y, **options):
+    """Mutual information I(x; y) in nats between paired samples x (N, dx) and y (N, dy);
+    see `mutual_information_with_interval`."""
+    return mutual_information_with_interval(x, y, n_boot=0, **options).value
+
+
+def kl_divergence(x, y, **options):
+    """KL(p_x || p_y) in nats from samples of each (same features); see
+    `kl_divergence_with_interval`."""
+    return kl_divergence_with_interval(x, y, n_boot=0, **options).value
+
+
+def fit_rbig(x, seed=0, holdout=0.2, **options):
+    """An `RBIG` flow fitted on the rows of x, standardized inside: returns (flow, mean,
+    std). The depth is chosen on a random `holdout` fraction of the rows; keywords of
+    `RBIG` and `RBIG.fit_greedy` pass through."""
+    return terms.fit_rbig(_as_rows(x, "x"), seed=seed, holdout=holdout, **options)
