@@ -28,7 +28,9 @@ def fitted(tmp_path_factory):
 def test_fit_writes_model_savedmodel_metrics_and_pictures(fitted):
     out, result = fitted
     names = set(os.listdir(out))
-    for name in ("eight_gaussians_realnvp.keras", "eight_gaussians_realnvp_savedmodel",
+    # TF Serving reads <model_base_path>/<version>/saved_model.pb
+    assert os.path.isfile(out / "eight_gaussians_realnvp" / "1" / "saved_model.pb")
+    for name in ("eight_gaussians_realnvp.keras", "eight_gaussians_realnvp",
                  "eight_gaussians_realnvp_metrics.json", "eight_gaussians_realnvp_density.png",
                  "eight_gaussians_realnvp_layers.png", "eight_gaussians_realnvp_training.png"):
         assert name in names
@@ -124,3 +126,38 @@ def test_images_need_an_image_model_and_tables_refuse_glow(tmp_path, capsys):
     assert "--model realnvp or --model glow" in capsys.readouterr().err
     assert main(["fit", "moons", "--model", "glow"]) == 2
     assert "models images" in capsys.readouterr().err
+
+
+def test_csv_reader_takes_quotes_missing_cells_ids_columns_and_delimiters(tmp_path, capsys):
+    from tfflows.cli import load_data
+
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(30, 2))
+    lines = ['"id";"a";"b";"note"']
+    for i, (a, b) in enumerate(rows):
+        lines.append(f'"row{i}";"{a:.6f}";{b:.6f};"x, y"')
+    lines[3] = '"row2";NA;1.0;"-"'          # a missing value
+    lines[5] = '"row4";;2.0;"-"'            # an empty cell
+    path = tmp_path / "table.csv"
+    path.write_text("\n".join(lines) + "\n")
+    data, _ = load_data(str(path))          # ';' detected, quoted numbers read, string columns left out
+    out = capsys.readouterr().out
+    assert data.shape == (28, 2) and "id, note" in out and "Dropped 2 row(s)" in out
+    np.testing.assert_allclose(data[0], rows[0], atol=1e-5)
+    only_b, _ = load_data(str(path), columns="b", delimiter=";")
+    assert only_b.shape == (30, 1)         # no missing value in column b
+    by_position, _ = load_data(str(path), columns="2,1")
+    np.testing.assert_allclose(by_position[0], rows[0][::-1], atol=1e-5)
+    assert main(["info", str(path), "--columns", "nope"]) == 2
+    assert "no column 'nope'" in capsys.readouterr().err
+    assert main(["info", str(path), "--columns", "id"]) == 2
+    assert "not numeric" in capsys.readouterr().err
+
+
+def test_score_keeps_one_line_per_row_with_missing_values(fitted, tmp_path, capsys):
+    out, _ = fitted
+    path = tmp_path / "score.csv"
+    path.write_text("x,y\n0.1,0.2\nNA,0.3\n0.0,0.0\n")
+    assert main(["score", str(out / "eight_gaussians_realnvp.keras"), str(path)]) == 0
+    values = capsys.readouterr().out.split()
+    assert len(values) == 3 and values[1] == "nan" and np.isfinite(float(values[0]))

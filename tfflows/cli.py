@@ -22,8 +22,13 @@ class UserError(Exception):
 
 
 # ----- data --------------------------------------------------------------------------------
-def load_data(spec, n=4000, seed=0):
-    """An embedded dataset name, or a .csv / .npy / .npz file of numbers; returns (array, name)."""
+def load_data(spec, n=4000, seed=0, columns=None, delimiter=None, keep_missing=False):
+    """An embedded dataset name, or a .csv / .npy / .npz file of numbers; returns (array, name).
+
+    A delimited text file is read with Python's csv reader (`tfflows.data.tables`): quoted
+    numbers, a detected header, `columns` by name or position (default: every numeric
+    column), missing cells (empty, NA, NaN, null), whose rows are dropped with a note
+    (kept as NaN rows with `keep_missing`)."""
     from tfflows.data import datasets
 
     if spec in datasets.TOY_2D:
@@ -39,8 +44,8 @@ def load_data(spec, n=4000, seed=0):
         raise UserError(f"'{spec}' is neither an embedded dataset ({names}) nor an existing file.")
     ext = os.path.splitext(spec)[1].lower()
     try:
-        if ext == ".csv":
-            data = _read_csv(spec)
+        if ext in (".csv", ".tsv", ".txt"):
+            data = _read_table(spec, columns, delimiter, keep_missing)
         elif ext == ".npy":
             data = np.load(spec, allow_pickle=False)
         elif ext == ".npz":
@@ -49,7 +54,7 @@ def load_data(spec, n=4000, seed=0):
                     raise UserError(f"{spec} holds no arrays.")
                 data = archive[archive.files[0]]
         else:
-            raise UserError(f"Unsupported file type '{ext}' for {spec}: use .csv, .npy or .npz.")
+            raise UserError(f"Unsupported file type '{ext}' for {spec}: use .csv/.tsv/.txt, .npy or .npz.")
     except (OSError, ValueError) as err:
         raise UserError(f"Could not read {spec}: {err}") from None
     if data.dtype.kind not in "fiub":
@@ -59,34 +64,21 @@ def load_data(spec, n=4000, seed=0):
     return data, os.path.splitext(os.path.basename(spec))[0]
 
 
-def _read_csv(path):
-    with open(path, newline="") as handle:
-        lines = [line.strip() for line in handle if line.strip()]
-    if not lines:
-        raise UserError(f"{path} is empty.")
-    first = lines[0].split(",")
-    header = not all(_is_number(cell) for cell in first)
-    body = lines[1:] if header else lines
-    rows = []
-    for number, line in enumerate(body, start=2 if header else 1):
-        cells = line.split(",")
-        if len(cells) != len(first):
-            raise UserError(f"{path}, line {number}: {len(cells)} columns, expected {len(first)}.")
-        bad = [c for c in cells if not _is_number(c)]
-        if bad:
-            raise UserError(f"{path}, line {number}: non-numeric value {bad[0]!r}; every column must be numeric.")
-        rows.append([float(c) for c in cells])
-    if not rows:
-        raise UserError(f"{path} has a header but no rows.")
-    return np.asarray(rows, dtype="float32")
+def _read_table(path, columns, delimiter, keep_missing=False):
+    from tfflows.data.tables import read_table
 
-
-def _is_number(text):
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
+    table = read_table(path, columns=None if columns is None else columns.split(","), delimiter=delimiter)
+    if table.skipped:
+        print(f"Left out the non-numeric column(s) {', '.join(table.skipped)} (choose columns with --columns).")
+    missing = np.isnan(table.values).any(axis=1)
+    if keep_missing:
+        return table.values.astype("float32")
+    if missing.all():
+        raise UserError(f"Every row of {path} has a missing value.")
+    if missing.any():
+        print(f"Dropped {int(missing.sum())} row(s) with missing values (the first is data row "
+              f"{int(np.flatnonzero(missing)[0]) + 1}).")
+    return table.values[~missing].astype("float32")
 
 
 # ----- models ------------------------------------------------------------------------------
@@ -109,13 +101,16 @@ def build_model(name, features):
     cls = getattr(tfflows, class_name, None)
     if cls is None:
         raise UserError(f"The model '{name}' is not available in this version of tfflows.")
-    return cls(features, **kwargs)
+    try:
+        return cls(features, **kwargs)
+    except ValueError as err:  # e.g. too few features for a coupling split
+        raise UserError(f"--model {name}: {err}") from None
 
 
 def _split(x, seed=0, val_fraction=0.2):
-    order = np.random.default_rng(seed).permutation(len(x))
-    n_val = max(1, int(val_fraction * len(x)))
-    return x[order[n_val:]], x[order[:n_val]]
+    from tfflows.data.splits import split
+
+    return split(x, (1.0 - val_fraction, val_fraction), seed)
 
 
 # ----- commands ----------------------------------------------------------------------------
@@ -125,7 +120,7 @@ def cmd_fit(args):
     import tfflows
     from tfflows.plot import density as plot
 
-    data, name = load_data(args.data, n=args.n, seed=args.seed)
+    data, name = load_data(args.data, n=args.n, seed=args.seed, columns=args.columns, delimiter=args.delimiter)
     if data.ndim == 3:
         data = data[..., None]  # (N, H, W) grey images
     if data.ndim == 4:
@@ -156,7 +151,7 @@ def cmd_fit(args):
     os.makedirs(args.out, exist_ok=True)
     model_path = os.path.join(args.out, f"{name}_{args.model}.keras")
     model.save(model_path)
-    export_path = os.path.join(args.out, f"{name}_{args.model}_savedmodel")
+    export_path = os.path.join(args.out, f"{name}_{args.model}", "1")  # TF Serving: <model>/<version>/
     model.export(export_path)
     metrics = {
         "data": name, "model": args.model, "epochs": len(history.history["loss"]), "fit_seconds": round(seconds, 2),
@@ -211,7 +206,7 @@ def _fit_images(args, data, name):
     os.makedirs(args.out, exist_ok=True)
     stem = os.path.join(args.out, f"{name}_{args.model}")
     model.save(stem + ".keras")
-    model.export(stem + "_savedmodel")
+    model.export(os.path.join(stem, "1"))  # TF Serving: <model>/<version>/
     metrics = {
         "data": name, "model": args.model, "epochs": len(history.history["loss"]), "fit_seconds": round(seconds, 2),
         "val_nll": float(-np.mean(keras.ops.convert_to_numpy(model.log_prob(val)))),
@@ -224,7 +219,7 @@ def _fit_images(args, data, name):
     image_grid(samples, stem + "_samples.png", cols=8, title=f"{type(model).__name__} samples",
                vmax=num_levels - 1)
     print(f"Validation {metrics['val_bits_per_dim']:.3f} bits/dim after {metrics['epochs']} epochs ({seconds:.1f} s).")
-    print(f"Wrote {stem}.keras, {stem}_savedmodel/, the metrics JSON, {stem}_training.png and {stem}_samples.png.")
+    print(f"Wrote {stem}.keras, {stem}/1/ (SavedModel), the metrics JSON, {stem}_training.png and {stem}_samples.png.")
     return 0
 
 
@@ -259,19 +254,25 @@ def cmd_sample(args):
 
 def cmd_score(args):
     model = _load_flow(args.model)
-    data, _ = load_data(args.data)
+    data, _ = load_data(args.data, columns=args.columns, delimiter=args.delimiter, keep_missing=True)
     expected = tuple(model.event_shape)
     if tuple(data.shape[1:]) != expected:
         raise UserError(f"The data have rows of shape {tuple(data.shape[1:])}; the model expects {expected}.")
-    log_p = np.asarray(model.log_prob(data.astype("float32")))
-    np.savetxt(sys.stdout, log_p, fmt="%.6g")
+    data = data.astype("float32")
+    missing = ~np.isfinite(data.reshape(len(data), -1)).all(axis=1)
+    log_p = np.full(len(data), np.nan)
+    if (~missing).any():
+        log_p[~missing] = np.asarray(model.log_prob(data[~missing]))
+    if missing.any():
+        print(f"{int(missing.sum())} row(s) with missing values score nan.", file=sys.stderr)
+    np.savetxt(sys.stdout, log_p, fmt="%.6g")  # one line per input row
     return 0
 
 
 def cmd_info(args):
     from tfflows.gaussianization import information
 
-    data, name = load_data(args.data, n=args.n, seed=args.seed)
+    data, name = load_data(args.data, n=args.n, seed=args.seed, columns=args.columns, delimiter=args.delimiter)
     if data.ndim != 2:
         raise UserError(f"Tabular data must be 2-D (rows, columns); got shape {data.shape}.")
     if data.dtype.kind in "iub":
@@ -305,6 +306,14 @@ def _positive(kind):
     return parse
 
 
+def _table_options(parser):
+    parser.add_argument("--columns", default=None,
+                        help="comma-separated column names or 0-based positions of a text table (default: every "
+                             "numeric column; non-numeric ones such as string ids are left out)")
+    parser.add_argument("--delimiter", default=None,
+                        help="field delimiter of a text table (default: detected; ',' if unclear)")
+
+
 def make_parser():
     parser = argparse.ArgumentParser(prog="tfflows", description="Normalizing flows for Keras 3 on TensorFlow.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -321,6 +330,7 @@ def make_parser():
     fit.add_argument("--n", type=_positive(int), default=8000, help="rows to generate for an embedded 2-D dataset")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--out", default="saved_models", help="output folder (default: saved_models)")
+    _table_options(fit)
     fit.set_defaults(run=cmd_fit)
 
     sample = commands.add_parser("sample", help="draw samples from a saved .keras model")
@@ -333,12 +343,14 @@ def make_parser():
     score = commands.add_parser("score", help="per-row log-density of data under a saved model")
     score.add_argument("model")
     score.add_argument("data")
+    _table_options(score)
     score.set_defaults(run=cmd_score)
 
     info = commands.add_parser("info", help="entropy and total correlation (nats) via Gaussianization")
     info.add_argument("data", help="an embedded dataset name or a .csv/.npy/.npz file")
     info.add_argument("--n", type=_positive(int), default=4000, help="rows to generate for an embedded 2-D dataset")
     info.add_argument("--seed", type=int, default=0)
+    _table_options(info)
     info.set_defaults(run=cmd_info)
     return parser
 

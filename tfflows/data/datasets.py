@@ -3,6 +3,8 @@ scikit-learn (no download), with the 60/20/20 standardized split of DESIGN.md.""
 
 import numpy as np
 
+from tfflows.data.splits import split_standardize  # noqa: F401  (tfflows.datasets.split_standardize)
+
 TOY_2D = ("moons", "circles", "eight_gaussians", "checkerboard", "pinwheel", "spirals")
 
 
@@ -66,21 +68,6 @@ _TOY_MAKERS = {
     "pinwheel": _pinwheel,
     "spirals": _spirals,
 }
-
-
-def split_standardize(x, seed=0, fractions=(0.6, 0.2, 0.2)):
-    """Shuffle, split 60/20/20 and standardize with the training mean and std.
-
-    Returns (train, validation, test) as float32 arrays.
-    """
-    x = np.asarray(x, dtype="float64")
-    order = np.random.default_rng(seed).permutation(len(x))
-    n_train = int(fractions[0] * len(x))
-    n_val = int(fractions[1] * len(x))
-    train, val, test = np.split(x[order], [n_train, n_train + n_val])
-    mean, std = train.mean(axis=0), train.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
-    return tuple(((part - mean) / std).astype("float32") for part in (train, val, test))
 
 
 def digits_tabular(seed=0):
