@@ -4,6 +4,7 @@ benchmarks/results/backends.md.
 
     python benchmarks/bench_backends.py                 # MAF and NSF, TF (auto, XLA) and JAX (~4 min)
     python benchmarks/bench_backends.py --models MAF --epochs 4
+    python benchmarks/bench_backends.py --quick          # MAF, 2 epochs of 300 rows
 
 Keras fixes its backend at import, so each backend runs in its own subprocess
 (`KERAS_BACKEND=tensorflow|jax`), one after the other. Rows:
@@ -17,9 +18,8 @@ compilation) is excluded from steps/s. Reported per row: steps/s (wall), CPU ms 
 (process CPU time, all threads: the work done, steadier than wall on a shared machine),
 first-epoch seconds (compile), test NLL after the same number of steps, samples/s.
 
-A JAX probe (`--no-probe` skips it) also runs the MAF layer's inverse and a short fit in
-float64 with `JAX_ENABLE_X64=1`, the setting of the JAX property suite, and reports the
-first error with the tfflows file and line it comes from.
+(The float64 probe of earlier versions, whose finding BENCHMARKS.md records, is in git
+history; float64 under JAX is covered by the test suite.)
 """
 
 import argparse
@@ -34,40 +34,28 @@ import time
 import traceback
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 
-from benchmarks import protocol  # noqa: E402
-
-RESULTS = os.path.join(ROOT, "benchmarks", "results")
+import keras_flows  # noqa: E402
+import protocol  # noqa: E402
+import report  # noqa: E402
 ROWS = (("tensorflow", "auto"), ("tensorflow", "true"), ("jax", "auto"))
 JIT = {"auto": "auto", "true": True, "false": False}
 THREADS_NOTE = ("one thread per backend (TF intra/inter-op = 1; JAX XLA_FLAGS=--xla_cpu_multi_thread_eigen=false "
                 "intra_op_parallelism_threads=1)")
 
 
-def where_in_tfflows(exc):
-    """'tfflows/file.py:line in function' of the innermost tfflows frame of an exception."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if os.sep + "tfflows" + os.sep in f.filename]
-    if not frames:
-        return "no tfflows frame"
-    f = frames[-1]
-    return f"{os.path.relpath(f.filename, ROOT)}:{f.lineno} in {f.name}"
-
-
 def failure(exc):
     msg = str(exc).strip().splitlines()
-    return {"error": f"{type(exc).__name__}: {msg[0][:300] if msg else ''}", "where": where_in_tfflows(exc)}
+    return {"error": f"{type(exc).__name__}: {msg[0][:300] if msg else ''}",
+            "where": report.where_in_tfflows(exc) or "no tfflows frame"}
 
 
 # ----- worker (runs inside one backend) ----------------------------------------------------
 def worker(args):
     import keras
-
-    from benchmarks.profile_step import epoch_clock
-    from benchmarks.run import preset_builder
 
     backend = keras.backend.backend()
     if backend == "tensorflow":
@@ -76,21 +64,22 @@ def worker(args):
 
     config = protocol.Config(batch_size=args.batch_size, num_layers=5, hidden_units=(128, 128), seed=args.seed)
     train, _, test = protocol.load("digits", config.seed)
+    train = train[:args.train_rows] if args.train_rows else train
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     out = []
     for name in args.models.split(","):
         row = {"model": name, "backend": backend, "jit": args.jit, "steps_per_epoch": steps_per_epoch}
         try:
             keras.utils.set_random_seed(config.seed)
-            model = preset_builder(getattr(tfflows, name), config)(train.shape[1])
+            model = keras_flows.preset_builder(getattr(tfflows, name), config)(train.shape[1])
             model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=JIT[args.jit])
             row["jit_resolved"] = bool(model.jit_compile)
-            clock = epoch_clock()
+            clock = keras_flows.epoch_timer()
             model.fit(train, batch_size=config.batch_size, epochs=args.epochs, callbacks=[clock], verbose=0,
                       shuffle=True)
-            wall, cpu = clock.wall[1:], clock.cpu[1:]
+            wall, cpu = clock.seconds[1:], clock.cpu_seconds[1:]
             steps = steps_per_epoch * len(wall)
-            row.update(first_epoch_s=clock.wall[0], steps=steps, steps_per_s=steps / sum(wall),
+            row.update(first_epoch_s=clock.seconds[0], steps=steps, steps_per_s=steps / sum(wall),
                        cpu_ms_per_step=1e3 * sum(cpu) / steps, params=int(model.count_params()))
             row["test_nll"], _, row["nonfinite_test"] = protocol.nll_summary(np.asarray(model.log_prob(test)))
             rate, bad = protocol.sampling_rate(lambda n: model.sample(n, seed=0), args.samples)
@@ -104,74 +93,16 @@ def worker(args):
         json.dump(out, f)
 
 
-def x64_probe(args):
-    """Float64 under JAX_ENABLE_X64=1: MAF layer inverse, a float64 MAF preset's log_prob,
-    sample and a short fit; the first error of each with its tfflows location."""
-    import keras
-
-    import tfflows
-
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((16, 6))
-    out = []
-
-    def attempt(what, fn, where=None):
-        try:
-            fn()
-            out.append({"check": what, "ok": True})
-        except Exception as exc:  # noqa: BLE001
-            out.append({"check": what, "ok": False, **failure(exc), **({"where": where} if where else {})})
-
-    def dtype_kept():
-        from keras import ops
-
-        got = {name: keras.backend.standardize_dtype(getattr(ops, name)(ops.convert_to_tensor(x, "float64")).dtype)
-               for name in ("tanh", "sigmoid", "exp", "softplus")}
-        lost = [name for name, dt in got.items() if dt != "float64"]
-        if lost:
-            raise TypeError(f"keras.ops.{'/'.join(lost)} of a float64 tensor returned {got[lost[0]]} "
-                            "(used by tfflows._math.soft_clamp: tanh)")
-
-    attempt("keras.ops keeps float64 (tanh, sigmoid, exp, softplus)", dtype_kept,
-            where="keras/src/backend/jax/numpy.py tanh (Keras' dtype promotion), reached from tfflows/_math.py soft_clamp")
-    layer = tfflows.MaskedAutoregressive(hidden_units=(16, 16), dtype="float64")
-    layer.build((None, 6))
-    for w in layer.weights:  # random weights: a non-trivial map
-        w.assign(rng.normal(scale=0.3, size=w.shape))
-
-    def round_trip():
-        back = np.asarray(layer.inverse(layer.forward(x)))
-        err = float(np.max(np.abs(back - x)))
-        if not err < 1e-10:
-            y = layer.forward(x)
-            raise AssertionError(f"float64 round trip max |x - inverse(forward(x))| = {err:.1e} (float32-level); "
-                                 f"forward output dtype {keras.backend.standardize_dtype(y.dtype)}")
-
-    attempt("MaskedAutoregressive(dtype=float64) inverse(forward(x)) == x to 1e-10", round_trip,
-            where="tfflows/_math.py soft_clamp (ops.tanh) used by tfflows/autoregressive.py _AffineTransformer")
-    keras.config.set_floatx("float64")
-    try:
-        model = tfflows.MAF(6, num_layers=2, hidden_units=(16, 16))
-        attempt("MAF (floatx=float64).log_prob", lambda: model.log_prob(x))
-        attempt("MAF (floatx=float64).sample", lambda: model.sample(8, seed=0))
-        model.compile(optimizer="adam")
-        attempt("MAF (floatx=float64).fit", lambda: model.fit(x, batch_size=8, epochs=1, verbose=0))
-    finally:
-        keras.config.set_floatx("float32")
-    with open(args.json, "w") as f:
-        json.dump(out, f)
-
-
 # ----- driver --------------------------------------------------------------------------------
-def run_worker(backend, jit, args, extra_env=None, probe=False):
-    path = os.path.join(tempfile.gettempdir(), f"tfflows_backends_{os.getpid()}_{backend}_{jit}{'_probe' if probe else ''}.json")
-    env = protocol.backend_env(backend, args.threads, extra_env)
-    cmd = [sys.executable, os.path.abspath(__file__), "--probe-worker" if probe else "--worker", "--jit", jit,
-           "--models", args.models, "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
-           "--threads", str(args.threads), "--seed", str(args.seed), "--samples", str(args.samples),
+def run_worker(backend, jit, args):
+    path = os.path.join(tempfile.gettempdir(), f"tfflows_backends_{os.getpid()}_{backend}_{jit}.json")
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--jit", jit, "--models", args.models,
+           "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--threads", str(args.threads),
+           "--seed", str(args.seed), "--samples", str(args.samples), "--train-rows", str(args.train_rows),
            "--json", path]
     start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout)
+    proc = subprocess.run(cmd, env=protocol.backend_env(backend, args.threads), capture_output=True, text=True,
+                          timeout=args.timeout)
     wall = time.perf_counter() - start
     try:
         with open(path) as f:
@@ -180,23 +111,16 @@ def run_worker(backend, jit, args, extra_env=None, probe=False):
     except (OSError, ValueError):
         tail = "\n".join((proc.stderr or "").strip().splitlines()[-15:])
         rows = [{"model": m, "backend": backend, "jit": jit, "error": f"worker exited with {proc.returncode}",
-                 "where": "subprocess", "traceback": tail} for m in args.models.split(",")] if not probe else \
-            [{"check": "probe", "ok": False, "error": f"worker exited with {proc.returncode}", "where": tail}]
+                 "where": "subprocess", "traceback": tail} for m in args.models.split(",")]
     return rows, wall
 
 
-def render(args, command, rows, probe, total_s):
+def render(args, command, rows, total_s):
     now = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     lines = [f"# TensorFlow vs JAX backend ({now})", "", f"Command: `{command}` ({total_s:.0f} s)", ""]
-    lines += protocol.machine_header()
-    try:
-        import jax
-
-        lines[-1] += f", jax {jax.__version__}"
-    except ImportError:
-        pass
+    lines += report.machine_header()
     lines += [
-        f"- Same data (digits training split, 1078 × 64), batch {args.batch_size} (partial last batch kept), "
+        f"- Same data (digits training split, {args.train_rows or 1078} × 64), batch {args.batch_size} (partial last batch kept), "
         f"Adam(1e-3), seed {args.seed}, 5 layers, hidden units (128, 128) (NSF bins=8) as in benchmarks/run.py; "
         f"{args.epochs} epochs of `Flow.fit`, the first (tracing/compilation) excluded from steps/s; "
         f"{THREADS_NOTE if args.threads == 1 else 'library-default threads'}.",
@@ -245,13 +169,6 @@ def render(args, command, rows, probe, total_s):
             summary.append(s + ".")
     if summary:
         lines += ["## Ratios", ""] + summary + [""]
-    if probe is not None:
-        lines += ["## JAX float64 probe (`JAX_ENABLE_X64=1`, the JAX property suite's setting)", "",
-                  "| check | result |", "|---|---|"]
-        for p in probe:
-            result = "ok" if p.get("ok") else f"FAILED: {p.get('error')} (at {p.get('where')})"
-            lines.append(f"| {p['check']} | {result} |")
-        lines.append("")
     failed = [r for r in rows if "error" in r]
     if failed:
         lines += ["## Failures (traceback tails)", ""]
@@ -271,20 +188,19 @@ def main(argv=None):
     p.add_argument("--samples", type=int, default=500, help="samples for the sampling rate")
     p.add_argument("--rows", default=",".join(f"{b}:{j}" for b, j in ROWS),
                    help="backend:jit pairs, e.g. tensorflow:auto,jax:auto")
-    p.add_argument("--no-probe", action="store_true", help="skip the JAX float64 probe")
+    p.add_argument("--train-rows", type=int, default=0, help="use only the first N training rows (0: all)")
+    p.add_argument("--quick", action="store_true", help="MAF, 2 epochs of 320 rows (smoke run)")
     p.add_argument("--timeout", type=float, default=600, help="seconds per subprocess")
-    p.add_argument("--out", default=os.path.join(RESULTS, "backends.md"))
+    p.add_argument("--out", help="default benchmarks/results/backends.md")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--probe-worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--jit", default="auto", help=argparse.SUPPRESS)
     p.add_argument("--json", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         return worker(args)
-    if args.probe_worker:
-        return x64_probe(args)
+    if args.quick:
+        args.models, args.epochs, args.train_rows = "MAF", 2, 320
 
-    command = "python benchmarks/bench_backends.py " + " ".join(sys.argv[1:] if argv is None else argv)
     start = time.perf_counter()
     rows = []
     for pair in args.rows.split(","):
@@ -296,17 +212,9 @@ def main(argv=None):
             print("   ", {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items() if k != "traceback"},
                   flush=True)
         rows += got
-    probe = None
-    if not args.no_probe:
-        print(f"[{time.perf_counter() - start:.0f}s] JAX float64 probe ...", flush=True)
-        probe, _ = run_worker("jax", "auto", args, extra_env={"JAX_ENABLE_X64": "1"}, probe=True)
-        print("   ", probe, flush=True)
-    report = render(args, command, rows, probe, time.perf_counter() - start)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        f.write(report)
-    print(report)
-    print(f"Written to {os.path.relpath(args.out)}")
+    text = render(args, report.command_line("bench_backends.py", argv), rows, time.perf_counter() - start)
+    print(text)
+    report.write(args.out or report.default_out("backends", args.quick, dated=False), text)
 
 
 if __name__ == "__main__":

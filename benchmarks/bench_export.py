@@ -1,9 +1,9 @@
 """Export cost and serving latency of a MAF at d=64.
 
     python benchmarks/bench_export.py [--out benchmarks/results/export.md] [--repeats 50]
+    python benchmarks/bench_export.py --quick          # 1 epoch, 3 repeats
 
-Measures, for `tfflows.MAF(64)` (5 MADE layers of 64-64 hidden units; RealNVP(64) if
-MAF does not exist):
+Measures, for `tfflows.MAF(64)` (5 MADE layers of 64-64 hidden units):
 - seconds from `flow.export(path)` to a loaded, callable `log_prob` signature, split into
   export, `tf.saved_model.load` and first call (which runs the graph once);
 - the same in a fresh process with TensorFlow only (interpreter start and `import
@@ -25,10 +25,12 @@ import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+import report  # noqa: E402
 import tfflows as tff  # noqa: E402
 
 D = 64
@@ -57,18 +59,18 @@ def median_time(fn, repeats):
     return float(np.median(times))
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "export.md"))
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", help="default benchmarks/results/export.md")
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--epochs", type=int, default=2)
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="1 epoch, 3 repeats (smoke run)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.epochs, args.repeats = 1, 3
 
     train, val, test = tff.datasets.digits_tabular()
-    if hasattr(tff, "MAF"):
-        model_name, flow = "MAF(64)", tff.MAF(D)
-    else:
-        model_name, flow = "RealNVP(64) (MAF preset not available)", tff.RealNVP(D)
+    model_name, flow = "MAF(64)", tff.MAF(D)
     start = time.perf_counter()
     flow.fit(train, validation_data=val, epochs=args.epochs, batch_size=128, verbose=0)
     fit_s = time.perf_counter() - start
@@ -110,7 +112,7 @@ def main():
         f"digits_tabular ({fit_s:.1f} s). SavedModel size {size_mb:.1f} MiB. Device: {device}; "
         f"TensorFlow {tf.__version__}, Python {platform.python_version()}; 1-minute load average at the end "
         f"{os.getloadavg()[0]:.1f} (a shared machine inflates every timing; compare ratios).",
-        f"Command: `python benchmarks/bench_export.py --repeats {args.repeats} --epochs {args.epochs}`",
+        f"Command: `{report.command_line('bench_export.py', argv)}`",
         "",
         "## From `Flow.export` to a loaded signature",
         "",
@@ -137,11 +139,9 @@ def main():
                      f"{t_fn * us:.1f} ({t_fn / t_sm:.2f}x) |")
     lines += ["", "The eager `flow.log_prob` also validates its input (dtype, shape) at the Python boundary; "
               "the SavedModel and the `tf.function` run one graph."]
-    report = "\n".join(lines) + "\n"
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as fh:
-        fh.write(report)
-    print(report)
+    text = "\n".join(lines) + "\n"
+    print(text)
+    report.write(args.out or report.default_out("export", args.quick, dated=False), text)
 
 
 if __name__ == "__main__":

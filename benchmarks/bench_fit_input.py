@@ -12,6 +12,7 @@ CPU time per step; the ratios are to keras-default in the same run.
 
     python benchmarks/bench_fit_input.py      # about 2 minutes on 2 cores
     python benchmarks/bench_fit_input.py --rounds 3 --out /tmp/fit_input.md
+    python benchmarks/bench_fit_input.py --quick    # breast_cancer, 1 round of 1 epoch
 """
 
 import argparse
@@ -20,11 +21,12 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 
-from benchmarks import protocol  # noqa: E402
+import protocol  # noqa: E402
+import report  # noqa: E402
 
 VARIANTS = ("keras-default", "tf.data, spe=1", "tfflows default", "compiled step")
 
@@ -82,17 +84,21 @@ def measure(train, rounds, batch_size=64, epochs=4):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "fit_input.md"))
+    p.add_argument("--epochs", type=int, default=4, help="epochs per round")
+    p.add_argument("--quick", action="store_true", help="breast_cancer only, 1 round of 1 epoch (smoke run)")
+    p.add_argument("--out", help="default benchmarks/results/fit_input.md")
     args = p.parse_args(argv)
+    datasets = ("breast_cancer",) if args.quick else protocol.DATASETS
+    if args.quick:
+        args.rounds, args.epochs = 1, 1
     protocol.limit_threads(1)
     lines = [f"# Flow.fit per-step overhead ({time.strftime('%Y-%m-%d %H:%M')})", "",
-             f"Command: `python benchmarks/bench_fit_input.py{' --rounds ' + str(args.rounds) if args.rounds != 5 else ''}`",
-             "", *protocol.machine_header(),
-             "- MAF (5 layers, hidden (128, 128)), Adam(1e-3), batch 64, 4 epochs per round, "
+             f"Command: `{report.command_line('bench_fit_input.py', argv)}`", "", *report.machine_header(),
+             f"- MAF (5 layers, hidden (128, 128)), Adam(1e-3), batch 64, {args.epochs} epochs per round, "
              f"{args.rounds} interleaved rounds, median; 1 TF thread. Ratios: steps/s relative to keras-default.", ""]
-    for name in ("digits", "breast_cancer"):
+    for name in datasets:
         train = protocol.load(name, 0)[0]
-        result = measure(train, args.rounds)
+        result = measure(train, args.rounds, epochs=args.epochs)
         base_wall, base_cpu = result["keras-default"]
         lines += [f"## {name} ({len(train)} training rows)", "",
                   "| variant | wall ms/step | steps/s (× keras-default) | CPU ms/step | steps per CPU s (× keras-default) |",
@@ -102,10 +108,7 @@ def main(argv=None):
                          f"| {cpu * 1e3:.2f} | {1 / cpu:.0f} ({base_cpu / cpu:.2f}×) |")
         lines.append("")
         print("\n".join(lines[-len(result) - 4:]), flush=True)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        f.write("\n".join(lines))
-    print(f"Written to {os.path.relpath(args.out)}")
+    report.write(args.out or report.default_out("fit_input", args.quick, dated=False), "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ the greedy RBIG fit, then fine-tuned with `fit` under the protocol's budget).
     python benchmarks/bench_gaussianization.py [--datasets digits breast_cancer]
         [--rotations pca random max_sliced_wasserstein] [--gf-learning-rates 1e-4 1e-3]
         [--out benchmarks/results/gaussianization.md]
+    python benchmarks/bench_gaussianization.py --quick   # breast_cancer, PCA, 3 fine-tuning epochs
 
 RBIG is fitted without gradients (`fit_greedy` with the validation split choosing the
 depth); its "wall s" is the whole greedy fit and "epochs (best)" counts greedy blocks
@@ -28,10 +29,12 @@ import dataclasses  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+import keras_flows  # noqa: E402
 import protocol  # noqa: E402
+import report  # noqa: E402
 
 
-class RBIGCandidate(protocol.KerasFlowCandidate):
+class RBIGCandidate(keras_flows.KerasFlowCandidate):
     """Greedy RBIG, logged per block (evaluation methods shared with every tfflows flow)."""
 
     def __init__(self, rotation="pca", **options):
@@ -57,7 +60,7 @@ class RBIGCandidate(protocol.KerasFlowCandidate):
         return log
 
 
-class GaussianizationFlowCandidate(protocol.KerasFlowCandidate):
+class GaussianizationFlowCandidate(keras_flows.KerasFlowCandidate):
     def __init__(self, rotation="pca", learning_rate=None, **options):
         import tfflows as tff
 
@@ -75,7 +78,7 @@ class GaussianizationFlowCandidate(protocol.KerasFlowCandidate):
         init_s = time.perf_counter() - start
         greedy_val = float(-np.mean(np.asarray(self.model.log_prob(val))))
         greedy_test = float(-np.mean(np.asarray(self.model.log_prob(self.test))))
-        log = protocol.train_keras_flow(self.model, train, val, dataclasses.replace(config,
+        log = keras_flows.train_keras_flow(self.model, train, val, dataclasses.replace(config,
                                                                                     learning_rate=self.learning_rate))
         log.wall_s += init_s
         tuned_val = float(-np.mean(np.asarray(self.model.log_prob(val))))
@@ -91,13 +94,16 @@ ROTATION_NAMES = {"pca": "PCA", "random": "random", "ica": "ICA", "max_sliced_wa
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(protocol.DATASETS))
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "gaussianization.md"))
+    parser.add_argument("--out", help="default benchmarks/results/gaussianization.md")
     parser.add_argument("--epochs", type=int, default=protocol.Config.epochs)
     parser.add_argument("--rotations", nargs="+", default=["pca", "random", "max_sliced_wasserstein"],
                         choices=list(ROTATION_NAMES), help="RBIG rotations to compare")
     parser.add_argument("--gf-learning-rates", nargs="+", type=float, default=[1e-4, 1e-3],
                         help="GaussianizationFlow fine-tuning rates (PCA start); the first also from the MSW start")
+    parser.add_argument("--quick", action="store_true", help="breast_cancer, PCA, lr 1e-4, 3 epochs (smoke run)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.datasets, args.rotations, args.gf_learning_rates, args.epochs = ["breast_cancer"], ["pca"], [1e-4], 3
     config = protocol.Config(epochs=args.epochs)
     results = []
     for dataset in args.datasets:
@@ -109,16 +115,12 @@ def main(argv=None):
         for candidate in candidates:
             candidate.test = data[2]  # GaussianizationFlow reports its test NLL at the greedy start
             result = protocol.evaluate(candidate, dataset, config, data=data)
-            protocol.print_result(result)
+            report.print_result(result)
             results.append(result)
-    command = "python benchmarks/bench_gaussianization.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    peer = RBIGCandidate(args.rotations[0]).name
-    report = protocol.markdown_report(results, config, peer=peer, command=command.strip(),
-                                      title="Iterative Gaussianization benchmark")
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        f.write(report + "\n")
-    print(f"wrote {args.out}")
+    text = report.markdown_report(results, config, peer=RBIGCandidate(args.rotations[0]).name,
+                                  command=report.command_line("bench_gaussianization.py", argv),
+                                  title="Iterative Gaussianization benchmark")
+    report.write(args.out or report.default_out("gaussianization", args.quick, dated=False), text)
     return 0 if all(not r.failed and math.isfinite(r.test_nll) for r in results) else 1
 
 

@@ -3,33 +3,25 @@ zuko's MAF and NSF on PyTorch, same sizes, same batch, Adam, in one run.
 
     python benchmarks/bench_gpu.py --out benchmarks/results/gpu_h200.md      # the issue's sizes
     python benchmarks/bench_gpu.py --cpu-small                                # seconds on CPU (CI)
-    python benchmarks/bench_gpu.py --sizes 64x4096 --models MAF --torch-compile
-    python benchmarks/bench_gpu.py --impls jit,eager,compile --require-gpu   # pick rows; GPU or stop
+    python benchmarks/bench_gpu.py --sizes 64x4096 --models MAF --impls jit,eager,compile
+    python benchmarks/bench_gpu.py --require-gpu                             # GPU or stop at once
 
 Target (issue 18, on an H200): tfflows MAF >= 4x zuko MAF, tfflows NSF >= 4x zuko NSF.
 
-Sizes are `DxB` (features x batch); default the issue's two, 64x4096 and 784x1024, with 5
-flow layers of conditioner hidden units (256, 256) (ReLU). tfflows runs on Keras's JAX
-backend (KERAS_BACKEND=jax is set here before Keras is imported; TensorFlow is not needed);
-zuko runs on torch, on CUDA when available. Rows, per model and size:
-  tfflows fit        `Flow.fit` as a user calls it: a numpy array of `--steps` batches per
-                     epoch, Keras's jitted train step, compile()'s default
-                     steps_per_execution, shuffling and tfflows' callbacks included; time
-                     between consecutive epoch starts, the first epoch (compilation) excluded.
-  tfflows jit step   a stateless `jax.jit` train step (`model.stateless_call`, mean NLL,
-                     `jax.value_and_grad`, `optimizer.stateless_apply`, buffers donated) in a
-                     Python loop over batches already on the device.
-  zuko eager         a plain eager torch step (`-flow().log_prob(x).mean()`, backward,
-                     torch.optim.Adam's default (foreach) step) over batches already on the device.
-  zuko torch.compile (`--torch-compile`) the same with the loss function torch.compile'd.
-Timing: warm-up steps first (compilation, autotuning), then `--repeats` timed runs of
-`--steps` steps, each closed by `jax.block_until_ready` / `torch.cuda.synchronize`; the
-median steps/s is reported with the spread (max-min)/median. Inputs rotate through 8
-standard-normal batches generated on the device. float32 everywhere; matrix products at
-`--precision` in both libraries (default "highest": true float32, no TF32, since PyTorch's
-default is float32 and JAX's default on GPU is TF32-like; "tf32" allows TF32 in both).
-Ratios are tfflows / zuko eager of the same model and size, measured in the same run.
-Missing torch or zuko (or `--skip-zuko`) marks the peer rows unavailable.
+Sizes are `DxB` (features x batch), default 64x4096 and 784x1024, 5 flow layers of hidden
+units (256, 256) (ReLU). tfflows runs on Keras's JAX backend (set here before Keras is
+imported; TensorFlow is not needed); zuko on torch, on CUDA when available. Rows (`--impls`):
+  fit      `Flow.fit` on a host array of `--steps` batches per epoch, as a user calls it;
+           time between epoch starts, the compiling first epoch excluded.
+  jit      a stateless `jax.jit` train step (`stateless_call`, `value_and_grad`,
+           `optimizer.stateless_apply`, buffers donated) over batches on the device.
+  eager    zuko: a plain eager torch step (loss, backward, Adam) over batches on the device.
+  compile  zuko: the same with the loss function torch.compile'd.
+Timing (timing.time_loop): warm-up steps, then the median steps/s of `--repeats` runs of
+`--steps` steps, each closed by a device sync, with the spread (max-min)/median. float32;
+matmuls at `--precision` in both libraries ("highest": true float32, no TF32). Ratios are to
+zuko eager of the same model and size in the same run; a missing torch/zuko (or
+`--skip-zuko`) marks its rows unavailable.
 """
 
 import argparse
@@ -37,14 +29,18 @@ import datetime
 import math
 import os
 import platform
-import statistics
 import sys
 import time
 import traceback
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.append(ROOT)  # the working tree's tfflows, unless one is installed or on PYTHONPATH
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+if os.path.dirname(HERE) not in sys.path:
+    sys.path.append(os.path.dirname(HERE))  # the working tree's tfflows, unless one is installed
+
+import peers_zuko  # noqa: E402 - none of these imports TensorFlow
+import report  # noqa: E402
+import timing  # noqa: E402
 
 ISSUE_SIZES = "64x4096,784x1024"
 POOL = 8  # distinct device batches the timed steps rotate through
@@ -79,29 +75,6 @@ def _prepare_environment(args):
         raise RuntimeError("keras was imported before bench_gpu with another backend; run it in a fresh process.")
 
 
-# ----- timing ---------------------------------------------------------------------------
-def _summarize(rates):
-    rates = [r for r in rates if math.isfinite(r)]
-    if not rates:
-        return math.nan, math.nan
-    med = statistics.median(rates)
-    return med, (max(rates) - min(rates)) / med if med > 0 else math.nan
-
-
-def time_loop(run_steps, sync, steps, repeats, warmup):
-    """Median steps/s of `repeats` timed calls of run_steps(steps), each followed by sync();
-    `warmup` steps (and one sync) come first."""
-    run_steps(warmup)
-    sync()
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run_steps(steps)
-        sync()
-        rates.append(steps / (time.perf_counter() - start))
-    return _summarize(rates)
-
-
 # ----- tfflows on Keras/JAX ----------------------------------------------------------------
 def build_tfflows(kind, features, config):
     import tfflows as tff
@@ -120,26 +93,8 @@ def tfflows_jit_step(kind, features, batch, config):
     model = build_tfflows(kind, features, config)
     pool = list(jax.random.normal(jax.random.PRNGKey(config.seed), (POOL, batch, features), jnp.float32))
     model(pool[0][:2])  # builds the weights
-    optimizer = keras.optimizers.Adam(config.learning_rate)
-    optimizer.build(model.trainable_variables)
-
-    def loss_fn(trainable, non_trainable, x):
-        log_prob, non_trainable = model.stateless_call(trainable, non_trainable, x, training=True)
-        return -jnp.mean(log_prob), non_trainable
-
-    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-
-    def _step(state, x):
-        trainable, non_trainable, opt_vars = state
-        (loss, non_trainable), grads = grad_fn(trainable, non_trainable, x)
-        trainable, opt_vars = optimizer.stateless_apply(opt_vars, grads, trainable)
-        return (trainable, non_trainable, opt_vars), loss
-
-    step = jax.jit(_step, donate_argnums=0)
-    box = {"state": ([v.value for v in model.trainable_variables],
-                     [v.value for v in model.non_trainable_variables],
-                     [v.value for v in optimizer.variables]),
-           "loss": None, "i": 0}
+    step, state = timing.jax_train_step(model, keras.optimizers.Adam(config.learning_rate))
+    box = {"state": state, "loss": None, "i": 0}
 
     def run_steps(n):
         state = box["state"]
@@ -148,8 +103,8 @@ def tfflows_jit_step(kind, features, batch, config):
             box["i"] += 1
         box["state"] = state
 
-    rate, spread = time_loop(run_steps, lambda: jax.block_until_ready((box["state"], box["loss"])),
-                             config.steps, config.repeats, config.warmup)
+    rate, spread = timing.time_loop(run_steps, lambda: jax.block_until_ready((box["state"], box["loss"])),
+                                    config.steps, config.repeats, config.warmup)
     return rate, spread, model.count_params(), float(box["loss"]), ""
 
 
@@ -163,123 +118,56 @@ def tfflows_fit(kind, features, batch, config):
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     x = np.random.default_rng(config.seed).standard_normal((config.steps * batch, features), dtype=np.float32)
 
-    class EpochStarts(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.starts = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.starts.append(time.perf_counter())
-
-        def on_train_end(self, logs=None):
-            self.starts.append(time.perf_counter())
-
-    timer = EpochStarts()
-    # Epoch 0 compiles (like the warm-up), then `repeats` timed epochs; the last epoch's
-    # end also runs on_train_end, so one extra epoch keeps every timed interval alike.
+    starts = []
+    timer = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: starts.append(time.perf_counter()))
+    # epoch 0 compiles (like the warm-up); the starts of epochs 1..repeats+1 bound `repeats` timed epochs
     history = model.fit(x, batch_size=batch, epochs=config.repeats + 2, verbose=0, callbacks=[timer])
-    starts = timer.starts[1:-1]
-    rates = [config.steps / (b - a) for a, b in zip(starts[:-1], starts[1:])]
-    rate, spread = _summarize(rates)
+    rate, spread = timing.summarize([config.steps / (b - a) for a, b in zip(starts[1:-1], starts[2:])])
     note = f"steps_per_execution={model.steps_per_execution}"
     return rate, spread, model.count_params(), float(history.history["loss"][-1]), note
 
 
-# ----- zuko on torch --------------------------------------------------------------------
-def zuko_available():
-    try:
-        import torch
-        import zuko
-    except Exception as exc:  # noqa: BLE001 - any import failure means "peer unavailable"
-        return False, f"{type(exc).__name__}: {exc}"
-    return True, f"zuko {zuko.__version__}, torch {torch.__version__}"
-
-
-def zuko_step(kind, features, batch, config, compiled=False):
-    """Eager (or torch.compile'd loss) torch train step: (steps/s, spread, params, loss, note)."""
-    import torch
-    import zuko
-
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    torch.manual_seed(config.seed)
-    flow = getattr(zuko.flows, kind)(features, transforms=config.layers,
-                                     hidden_features=tuple(config.hidden)).to(device)
-    optimizer = torch.optim.Adam(flow.parameters(), lr=config.learning_rate)
-    gen = torch.Generator(device=device).manual_seed(config.seed)
-    pool = list(torch.randn((POOL, batch, features), generator=gen, device=device, dtype=torch.float32))
-
-    def loss_fn(x):
-        return -flow().log_prob(x).mean()
-
-    if compiled:
-        loss_fn = torch.compile(loss_fn)
-    box = {"loss": None, "i": 0}
-
-    def run_steps(n):
-        for _ in range(n):
-            loss = loss_fn(pool[box["i"] % POOL])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            box["loss"], box["i"] = loss.detach(), box["i"] + 1
-
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    rate, spread = time_loop(run_steps, sync, config.steps, config.repeats, config.warmup)
-    params = int(sum(p.numel() for p in flow.parameters()))
-    return rate, spread, params, float(box["loss"]), f"device={device.type}"
-
-
 def where(exc):
-    """'tfflows/file.py:line' of the innermost tfflows frame of an exception, or ''."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f"{os.sep}tfflows{os.sep}" in f.filename]
-    if not frames:
-        return ""
-    f = frames[-1]
-    return f" at tfflows{f.filename.rsplit(os.sep + 'tfflows', 1)[1]}:{f.lineno}"
+    """' at tfflows/file.py:line in function' of an exception, or ''."""
+    place = report.where_in_tfflows(exc)
+    return f" at {place}" if place else ""
 
 
 # ----- driver -----------------------------------------------------------------------------
 def parse_sizes(text):
-    sizes = []
-    for item in text.split(","):
-        d, b = item.lower().strip().split("x")
-        sizes.append((int(d), int(b)))
-    return sizes
+    return [tuple(int(v) for v in item.lower().strip().split("x")) for item in text.split(",")]
 
 
-def environment(args, peer_ok, peer_info):
+def setup_devices(args, peer_ok, peer_info):
+    """Matmul precision in both libraries; --require-gpu stops unless JAX (and torch, if it
+    runs) see a GPU. Returns the environment lines of the report."""
     import jax
     import keras
 
     dev = jax.devices()[0]
+    problems = [f"JAX runs on {dev.platform}"] if dev.platform != "gpu" else []
+    jax.config.update("jax_default_matmul_precision", "highest" if args.precision == "highest" else "tensorfloat32")
     lines = [f"JAX {jax.__version__} on {dev.platform}: {getattr(dev, 'device_kind', dev)}; Keras {keras.__version__} "
              f"(backend {keras.backend.backend()}); Python {platform.python_version()}"]
     if peer_ok:
         import torch
 
-        where = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-        lines.append(f"{peer_info} on {where}")
+        torch.set_float32_matmul_precision("highest" if args.precision == "highest" else "high")
+        torch.backends.cudnn.allow_tf32 = args.precision != "highest"
+        problems += [] if torch.cuda.is_available() else ["torch.cuda.is_available() is False"]
+        lines.append(f"{peer_info} on {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'cpu'}")
     else:
         lines.append(f"zuko peer unavailable: {peer_info}")
+    if args.require_gpu and problems:
+        raise SystemExit("--require-gpu: " + "; ".join(problems))
     return lines
-
-
-def set_precision(precision, peer_ok):
-    import jax
-
-    jax.config.update("jax_default_matmul_precision", "highest" if precision == "highest" else "tensorfloat32")
-    if peer_ok:
-        import torch
-
-        torch.set_float32_matmul_precision("highest" if precision == "highest" else "high")
-        torch.backends.cudnn.allow_tf32 = precision != "highest"
 
 
 RUNNERS = {
     "fit": ("tfflows fit", tfflows_fit),
     "jit": ("tfflows jit step", tfflows_jit_step),
-    "eager": ("zuko eager", zuko_step),
-    "compile": ("zuko torch.compile", lambda *a: zuko_step(*a, compiled=True)),
+    "eager": ("zuko eager", lambda *a: peers_zuko.device_steps_per_s(*a, pool=POOL)),
+    "compile": ("zuko torch.compile", lambda *a: peers_zuko.device_steps_per_s(*a, pool=POOL, compiled=True)),
 }
 
 
@@ -288,35 +176,14 @@ def implementations(args):
     unknown = [n for n in names if n not in RUNNERS]
     if unknown:
         raise SystemExit(f"--impls: unknown {unknown}; choose from {list(RUNNERS)}")
-    if args.skip_fit and "fit" in names:
-        names.remove("fit")
-    if args.torch_compile and "compile" not in names:
-        names.append("compile")
-    return names
-
-
-def check_gpu(peer_ok):
-    """--require-gpu: stop before any work unless JAX (and torch, if it runs) see a GPU."""
-    import jax
-
-    problems = []
-    if jax.devices()[0].platform != "gpu":
-        problems.append(f"JAX runs on {jax.devices()[0].platform}")
-    if peer_ok:
-        import torch
-
-        if not torch.cuda.is_available():
-            problems.append("torch.cuda.is_available() is False")
-    if problems:
-        raise SystemExit("--require-gpu: " + "; ".join(problems))
+    return [n for n in names if not (args.skip_fit and n == "fit")]
 
 
 def run(args):
     impls = implementations(args)
     wants_peer = any(n in ("eager", "compile") for n in impls)
-    peer_ok, peer_info = (False, "--skip-zuko") if args.skip_zuko or not wants_peer else zuko_available()
-    if args.require_gpu:
-        check_gpu(peer_ok)
+    peer_ok, peer_info = (False, "--skip-zuko") if args.skip_zuko or not wants_peer else peers_zuko.available(with_torch=True)
+    env = setup_devices(args, peer_ok, peer_info)
     if any(n in ("fit", "jit") for n in impls):
         try:
             import tfflows  # noqa: F401 - fail fast, with where, if the JAX path cannot import it
@@ -324,7 +191,6 @@ def run(args):
             print(f"import tfflows FAILED: {type(exc).__name__}{where(exc)}: {exc}", file=sys.stderr, flush=True)
             if args.require_gpu:  # on the device: do not spend its time on the peer alone
                 raise SystemExit(2)
-    set_precision(args.precision, peer_ok)
     rows = []
     for features, batch in parse_sizes(args.sizes):
         for kind in args.models.split(","):
@@ -351,7 +217,7 @@ def run(args):
                 print(f"{kind} d={features} B={batch} {impl}: {row['rate']:.1f} steps/s "
                       f"(spread {row['spread']:.0%}), loss {row['loss']:.3f}, {row.get('wall', 0):.0f}s wall "
                       f"{row['note']}", flush=True)
-    return rows, environment(args, peer_ok, peer_info)
+    return rows, env
 
 
 def _fmt(x, spec):
@@ -367,7 +233,7 @@ def markdown(rows, env, args):
     where_run = dev.platform if kind.lower() in ("", dev.platform) else f"{dev.platform} ({kind})"
     out = [f"# Train steps/s on {where_run}: tfflows (Keras on JAX) vs zuko (torch) - "
            f"{datetime.date.today().isoformat()}", "",
-           f"- Command: `python benchmarks/bench_gpu.py {' '.join(sys.argv[1:])}`",
+           f"- Command: `{report.command_line('bench_gpu.py', args.argv)}`",
            *[f"- {line}" for line in env],
            f"- {args.layers} flow layers, conditioner hidden units {tuple(args.hidden)} (ReLU), Adam(lr="
            f"{args.learning_rate}), float32, matmul precision '{args.precision}' in both libraries; "
@@ -415,7 +281,6 @@ def parse_args(argv=None):
                    help="tiny sizes for a CPU check in seconds: d=8, B=64, 2 layers (16, 16), few steps, 1 thread")
     p.add_argument("--skip-zuko", action="store_true", help="do not run the zuko peer")
     p.add_argument("--skip-fit", action="store_true", help="do not run the tfflows Flow.fit rows")
-    p.add_argument("--torch-compile", action="store_true", help="add zuko rows with a torch.compile'd loss")
     p.add_argument("--impls", default="fit,jit,eager",
                    help="rows to run, from fit, jit (tfflows) and eager, compile (zuko)")
     p.add_argument("--require-gpu", action="store_true", help="stop at once unless JAX and torch see a GPU")
@@ -424,6 +289,7 @@ def parse_args(argv=None):
     p.add_argument("--out", default=None, help="write the markdown report here")
     p.add_argument("--verbose", action="store_true", help="print tracebacks of failed rows")
     args = p.parse_args(argv)
+    args.argv = argv
     if args.cpu_small:
         args.sizes, args.layers, args.hidden = "8x64", 2, "16,16"
         args.steps, args.repeats, args.warmup = 8, 3, 2
@@ -443,12 +309,10 @@ def main(argv=None):
         except ImportError:
             pass
     rows, env = run(args)
-    report = markdown(rows, env, args)
-    print(report)
+    text = markdown(rows, env, args)
+    print(text)
     if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
-            f.write(report)
+        report.write(args.out, text)
     return rows
 
 

@@ -1,7 +1,7 @@
 """Image flows on scikit-learn's 8x8 digits: test bits/dim in pixel space (17 levels).
 
     python benchmarks/bench_image.py                # about 6 minutes on 2 cores
-    python benchmarks/bench_image.py --epochs 3     # smoke run
+    python benchmarks/bench_image.py --quick        # smoke run: 1 epoch, hidden 8
 
 Models, trained in one run on the same split, budget and preprocessing:
   ImageRealNVP  multi-scale RealNVP (tfflows.ImageRealNVP((8, 8, 1)))
@@ -16,28 +16,28 @@ and test data are dequantized once with fixed seeds. Reported: -log2 p(k + u) / 
 test set, i.e. bits/dim of the dequantized density, an upper bound (in expectation over u)
 of the model's discrete bits/dim. A model uniform over the 17 levels scores log2 17 = 4.087.
 
-Training: benchmarks.protocol.train_keras_flow (Adam, early stopping on validation NLL,
+Training: keras_flows.train_keras_flow (Adam, early stopping on validation NLL,
 best weights restored, steady-state steps/s without the first epoch). Timings are ratios
 to the flat MAF of the same run.
 """
 
 import argparse
 import datetime
-import math
 import os
 import platform
 import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 
-from benchmarks import protocol  # noqa: E402
+import keras_flows  # noqa: E402
+import protocol  # noqa: E402
+import report  # noqa: E402
 
 LEVELS = 17
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
 def data(seed):
@@ -76,7 +76,7 @@ def run_one(name, build, flat, train, val, test, config):
     shape = (-1, 64) if flat else (-1, 8, 8, 1)
     train, val, test = (x.reshape(shape) for x in (train, val, test))
     model = build()
-    log = protocol.train_keras_flow(model, train, val, config)
+    log = keras_flows.train_keras_flow(model, train, val, config)
     bpd = np.asarray(model.bits_per_dim(test), dtype="float64")
     result.test_nll, result.test_nll_finite, result.nonfinite_test = protocol.nll_summary(-bpd)  # in bits/dim
     result.n_test = len(test)
@@ -95,12 +95,12 @@ def budget(config):
             f"patience {config.patience} (best weights restored)")
 
 
-def report(results, config, args, seconds):
+def render(results, config, args, seconds):
     peer = next(r for r in results if r.model == "flat MAF")
     lines = [
         "# Image flows on 8x8 digits: test bits/dim in pixel space (17 levels)",
         "",
-        f"`python benchmarks/bench_image.py --epochs {args.epochs} --hidden {args.hidden}` "
+        f"`{report.command_line('bench_image.py', args.argv)}` "
         f"({datetime.date.today()}, {platform.machine()}, {os.cpu_count()} CPUs, whole run {seconds:.0f} s).",
         "",
         "Same split (60/20/20 of the 1797 images, seed %d), same preprocessing inside every model "
@@ -125,7 +125,7 @@ def report(results, config, args, seconds):
     return "\n".join(lines) + "\n"
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--patience", type=int, default=6)
@@ -134,8 +134,12 @@ def main():
     parser.add_argument("--max-train-seconds", type=float, default=600.0,
                         help="per-model training-time cap (protocol.Config.max_train_seconds)")
     parser.add_argument("--models", default="ImageRealNVP,Glow,flat MAF")
-    parser.add_argument("--out", default=os.path.join(RESULTS, "image.md"))
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="1 epoch, hidden 8 (smoke run)")
+    parser.add_argument("--out", help="default benchmarks/results/image.md")
+    args = parser.parse_args(argv)
+    args.argv = argv
+    if args.quick:
+        args.epochs, args.hidden, args.patience = 1, 8, 1
 
     import keras
 
@@ -146,6 +150,8 @@ def main():
     table = models(args)
     args.describe = {name: spec[2] for name, spec in table.items()}
     wanted = [m.strip() for m in args.models.split(",")]
+    if "flat MAF" not in wanted:
+        sys.exit("the table's ratios are to the flat MAF: keep it in --models")
     start, results = time.perf_counter(), []
     for name in wanted:
         build, flat, _ = table[name]
@@ -153,12 +159,9 @@ def main():
         print(f"{name}: test bits/dim {result.test_nll:.3f}, {result.epochs} epochs, {result.wall_s:.0f} s",
               flush=True)
         results.append(result)
-    text = report(results, config, args, time.perf_counter() - start)
+    text = render(results, config, args, time.perf_counter() - start)
     print(text)
-    if "flat MAF" in wanted and not math.isnan(results[0].test_nll):
-        os.makedirs(os.path.dirname(args.out), exist_ok=True)
-        with open(args.out, "w") as f:
-            f.write(text)
+    report.write(args.out or report.default_out("image", args.quick, dated=False), text)
 
 
 if __name__ == "__main__":

@@ -15,24 +15,22 @@ import argparse
 import datetime
 import math
 import os
-import shlex
 import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchmarks import protocol, run  # noqa: E402
-
-RESULTS = os.path.join(ROOT, "benchmarks", "results")
+import protocol  # noqa: E402
+import report  # noqa: E402
+import run  # noqa: E402
 
 
 def _fmt(value, digits=2):
     return "—" if not math.isfinite(value) else f"{value:.{digits}f}"
 
 
-def report(by_seed, seeds, pairs, command, machine, started, minutes):
+def render(by_seed, seeds, pairs, command, machine, started, minutes):
     """by_seed: {seed: [Result]}, pairs: [(model, peer)] -> Markdown."""
     lines = [f"# Seed sweep ({started:%Y-%m-%d %H:%M})", "", f"Command: `{command}`", "", *machine,
              f"- Seeds: {', '.join(map(str, seeds))}; each seed draws its own split and initialization "
@@ -86,25 +84,27 @@ def main(argv=None):
     p.add_argument("--datasets", default=",".join(protocol.DATASETS))
     p.add_argument("--seeds", default="0,1,2,3,4")
     p.add_argument("--max-train-seconds", default="120")
+    p.add_argument("--quick", action="store_true", help="seeds 0,1 on breast_cancer, run.py's --quick budget")
     p.add_argument("--out")
     args = p.parse_args(argv)
+    if args.quick:
+        args.seeds, args.datasets, args.max_train_seconds = "0,1", "breast_cancer", "10"
     seeds = [int(s) for s in args.seeds.split(",")]
     pairs = [tuple(part.strip() for part in pair.split(":")) for pair in args.pairs.split(",")]
     models = list(dict.fromkeys(name for pair in pairs for name in pair))
     started, t0 = datetime.datetime.now(), time.perf_counter()
-    machine = protocol.machine_header()
+    machine = report.machine_header()
     by_seed = {}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
             by_seed[seed] = run.main(["--models", ",".join(models), "--datasets", args.datasets, "--peer", pairs[0][1],
                                       "--seed", str(seed), "--no-jax", "--max-train-seconds", args.max_train_seconds,
+                                      *(["--quick"] if args.quick else []),
                                       "--out", os.path.join(tmp, f"seed{seed}.md")])
-    command = shlex.join(["python", "benchmarks/bench_seeds.py", *(argv if argv is not None else sys.argv[1:])])
-    text = report(by_seed, seeds, pairs, command, machine, started, (time.perf_counter() - t0) / 60)
-    out = args.out or os.path.join(RESULTS, f"seeds_{started:%Y-%m-%d_%H%M}.md")
-    with open(out, "w") as f:
-        f.write(text + "\n")
-    print("\n" + text + f"\nWritten to {os.path.relpath(out)}")
+    text = render(by_seed, seeds, pairs, report.command_line("bench_seeds.py", argv), machine, started,
+                  (time.perf_counter() - t0) / 60)
+    print("\n" + text)
+    report.write(args.out or report.default_out("seeds", args.quick), text)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 heavy-tailed data, with plain `model.fit`.
 
     python benchmarks/bench_stability.py                       # about 14 minutes on 2 shared cores
-    python benchmarks/bench_stability.py --steps 200 --lr 1e-2 # smoke run
+    python benchmarks/bench_stability.py --steps 200 --lr 1e-2 # shorter run
+    python benchmarks/bench_stability.py --quick                # smoke run: 125 steps of MAF
 
 Data (seeded, raw: not standardized, so the tails reach the layers as they are):
   tabular  8,000 rows of 4-D Student-t with 2 degrees of freedom (infinite variance;
@@ -24,7 +25,7 @@ row is `fit_greedy` (up to 100 blocks) on the same data; GaussianizationFlow sta
 a 3-block greedy RBIG fit (`initialize_greedy`) and then takes the gradient steps.
 `--only`/`--skip` select presets; `--merge` replaces just those rows in an earlier result.
 
-Writes benchmarks/results/stability.md (and .json).
+Writes benchmarks/results/stability.md (and .json), or --out.
 """
 
 import argparse
@@ -38,12 +39,12 @@ import time
 import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+import report  # noqa: E402
 ROWS, BATCH, STEPS_PER_EXECUTION = 8000, 64, 25  # 125 steps per epoch
 LEVELS = 17
 
@@ -174,10 +175,10 @@ def fmt(v):
 def git_state():
     import subprocess
 
-    root = os.path.dirname(os.path.dirname(RESULTS))  # the repository
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True).stdout
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "tfflows"], cwd=root,
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=report.ROOT, capture_output=True,
+                              text=True).stdout
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "tfflows"], cwd=report.ROOT,
                                capture_output=True, text=True).stdout
     except OSError:
         return "unknown"
@@ -198,8 +199,7 @@ def merged(rows, path):
 
 
 def write(rows, args):
-    os.makedirs(RESULTS, exist_ok=True)
-    path = os.path.join(RESULTS, "stability.md")
+    path = args.out or report.default_out("stability", args.quick, dated=False)
     for r in rows:
         r.setdefault("code", git_state())
         r.setdefault("command", " ".join(["python", "benchmarks/bench_stability.py"] + sys.argv[1:]))
@@ -242,8 +242,7 @@ def write(rows, args):
     lines += ["", "RBIG has no gradient training: its row is `RBIG(4).fit(x)` = `fit_greedy` (up to 100 "
               "blocks, stopping when the gain stays below 1e-3 nats for 5 blocks); 'steps' is the "
               "number of blocks kept and the losses are the training NLL after the blocks.", ""]
-    with open(path, "w") as f:
-        f.write("\n".join(lines))
+    report.write(path, "\n".join(lines))
     with open(path + ".json", "w") as f:
         json.dump(rows, f, indent=1)
     print("\n".join(lines))
@@ -259,7 +258,11 @@ def main():
     parser.add_argument("--skip", nargs="*", help="substrings of preset names not to run")
     parser.add_argument("--merge", action="store_true",
                         help="replace only this run's (preset, lr) rows in an existing stability.md.json")
+    parser.add_argument("--quick", action="store_true", help="125 steps at lr 1e-2 of MAF (smoke run)")
+    parser.add_argument("--out", help="default benchmarks/results/stability.md")
     args = parser.parse_args()
+    if args.quick:
+        args.steps, args.lr, args.only = 125, [1e-2], ["MAF"]
     data = datasets(args.seed)
     args.max_abs_t = float(np.abs(data["t"]).max())
     args.true_nll = true_student_t_nll(data["t"])

@@ -20,12 +20,13 @@ unbounded, so on these data it can start from non-finite densities; "TFP RealNVP
 layer starts at zero (as tfflows' conditioners do), to compare speed on equal terms.
 """
 
+import os
+import sys
+
 import numpy as np
 
-try:
-    from benchmarks import protocol
-except ImportError:  # run as a script from benchmarks/
-    import protocol
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import protocol  # noqa: E402
 
 
 class TFPCandidate(protocol.Candidate):

@@ -7,23 +7,23 @@ sizes `hidden_units` (zuko's MLP, ReLU), trains with torch's Adam in eager PyTor
 """
 
 import copy
+import os
+import sys
 
 import numpy as np
 
-try:
-    from benchmarks import protocol
-except ImportError:  # run as a script from benchmarks/
-    import protocol
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import protocol  # noqa: E402
 
 
-def available():
-    """(True, version) if zuko imports, else (False, reason)."""
+def available(with_torch=False):
+    """(True, zuko's version [and torch's]) if zuko imports, else (False, reason)."""
     try:
-        import torch  # noqa: F401
+        import torch
         import zuko
     except Exception as exc:  # noqa: BLE001 - any import failure means "skip the peer"
         return False, f"{type(exc).__name__}: {exc}"
-    return True, zuko.__version__
+    return True, f"zuko {zuko.__version__}, torch {torch.__version__}" if with_torch else zuko.__version__
 
 
 class ZukoCandidate(protocol.Candidate):
@@ -86,3 +86,41 @@ def candidates():
     if not ok:
         return {}
     return {f"zuko {kind}": ZukoCandidate(f"zuko {kind}", kind) for kind in ("MAF", "NSF", "RealNVP")}
+
+
+def device_steps_per_s(kind, features, batch, config, pool=8, compiled=False):
+    """bench_gpu.py's zuko row: an eager (or torch.compile'd loss) torch train step over
+    `pool` standard-normal batches already on the device (CUDA when available), timed by
+    `timing.time_loop`. `config` has layers, hidden, learning_rate, seed, steps, repeats,
+    warmup. Returns (steps/s, spread, params, last loss, note)."""
+    import torch
+    import zuko
+
+    import timing
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(config.seed)
+    flow = getattr(zuko.flows, kind)(features, transforms=config.layers,
+                                     hidden_features=tuple(config.hidden)).to(device)
+    optimizer = torch.optim.Adam(flow.parameters(), lr=config.learning_rate)
+    gen = torch.Generator(device=device).manual_seed(config.seed)
+    batches = list(torch.randn((pool, batch, features), generator=gen, device=device, dtype=torch.float32))
+
+    def loss_fn(x):
+        return -flow().log_prob(x).mean()
+
+    if compiled:
+        loss_fn = torch.compile(loss_fn)
+    box = {"loss": None, "i": 0}
+
+    def run_steps(n):
+        for _ in range(n):
+            loss = loss_fn(batches[box["i"] % pool])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            box["loss"], box["i"] = loss.detach(), box["i"] + 1
+
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    rate, spread = timing.time_loop(run_steps, sync, config.steps, config.repeats, config.warmup)
+    return rate, spread, int(sum(p.numel() for p in flow.parameters())), float(box["loss"]), f"device={device.type}"

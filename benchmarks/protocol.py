@@ -6,9 +6,13 @@ standardized with the training statistics.
 
 Training, the same for every model: Adam(learning_rate), `batch_size`, at most `epochs`
 epochs, early stopping on the validation NLL with `patience` and the best weights
-restored. Keras flows (tfflows) train with their own `model.fit`; TFP and PyTorch peers
-train in a compiled step (`tf.function` / eager torch) driven by `train_loop` below,
-which follows the same rules (shuffle every epoch, partial last batch kept).
+restored. Keras flows (tfflows) train with their own `model.fit` (keras_flows.py); TFP and
+PyTorch peers train in a compiled step (`tf.function` / eager torch) driven by `train_loop`
+below, which follows the same rules (shuffle every epoch, partial last batch kept).
+
+Modules beside this one: report.py (machine header, Markdown tables, writing pages),
+keras_flows.py (tfflows flows under the protocol, the presets' sizes), stacks.py (the
+presets rebuilt from layers with other conditioners), timing.py (interleaved timing).
 
 Result record (`Result`): test NLL in nats (mean over all test rows; non-finite rows are
 counted and the mean over the finite ones is kept too), train steps per second over
@@ -17,19 +21,22 @@ so is validation), wall seconds of the whole fit, and the sampling rate (samples
 second call of `sample(n)`, the first one warming up).
 
 Timings are only meaningful as ratios to a peer measured in the same run:
-`markdown_report` writes each one with its ratio to a named peer.
+`markdown_report` (report.py, re-exported here) writes each one with its ratio to a named peer.
 """
 
 import dataclasses
-import datetime
 import math
 import os
-import platform
 import statistics
 import sys
 import time
 
 import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)  # report.py beside this file, also when imported as benchmarks.protocol
+from report import machine_header, markdown_report, markdown_table, print_result  # noqa: E402,F401 (re-exported)
 
 DATASETS = ("digits", "breast_cancer")
 
@@ -186,103 +193,6 @@ def sampling_rate(sample_fn, n):
     return n / seconds, bad
 
 
-def _steps_per_epoch(n, batch_size):
-    return int(math.ceil(n / batch_size))
-
-
-# ----- driver for Keras flows (tfflows) ----------------------------------------------------
-def _epoch_timer():
-    import keras
-
-    class EpochTimer(keras.callbacks.Callback):
-        """Times the training part of each epoch: from epoch start to validation start."""
-
-        def __init__(self):
-            super().__init__()
-            self.seconds, self.cpu_seconds = [], []
-            self._start = None
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._start = (time.perf_counter(), time.process_time())
-
-        def _stop(self):
-            if self._start is not None:
-                self.seconds.append(time.perf_counter() - self._start[0])
-                self.cpu_seconds.append(time.process_time() - self._start[1])
-                self._start = None
-
-        def on_test_begin(self, logs=None):
-            self._stop()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self._stop()  # no validation this epoch
-
-    return EpochTimer()
-
-
-def _time_budget(seconds):
-    import keras
-
-    class TimeBudget(keras.callbacks.Callback):
-        """Stops training at the first epoch end past `seconds` of training."""
-
-        def __init__(self):
-            super().__init__()
-            self.hit = False
-
-        def on_train_begin(self, logs=None):
-            self._start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            if time.perf_counter() - self._start > seconds:
-                self.hit = True
-                self.model.stop_training = True
-
-    return TimeBudget()
-
-
-def train_keras_flow(model, train, val, config):
-    """Train a tfflows `Flow` with its own `fit` under the protocol; returns a TrainLog."""
-    import keras
-
-    jit = {} if config.jit_compile is None else {"jit_compile": config.jit_compile}
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), **jit)
-    timer = _epoch_timer()
-    budget = _time_budget(config.max_train_seconds)
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
-    start = time.perf_counter()
-    history = model.fit(train, validation_data=val, batch_size=config.batch_size, epochs=config.epochs,
-                        callbacks=[stop, timer, budget], verbose=0)
-    log = TrainLog()
-    log.wall_s = time.perf_counter() - start
-    log.epoch_train_seconds = timer.seconds
-    log.epoch_train_cpu_seconds = timer.cpu_seconds
-    log.epoch_steps = [_steps_per_epoch(len(train), config.batch_size)] * len(timer.seconds)
-    val_loss = history.history.get("val_loss", [])
-    finite = [v if math.isfinite(v) else math.inf for v in val_loss]
-    log.best_epoch = int(np.argmin(finite)) + 1 if finite else 0
-    if "nonfinite_loss" in history.history:
-        log.note = f"training loss became non-finite at epoch {len(val_loss)}; stopped"
-    if budget.hit and not stop.stopped_epoch:
-        log.note = (log.note + "; " if log.note else "") + f"stopped by the {config.max_train_seconds:.0f} s budget"
-    return log
-
-
-def fit_greedy_flow(model, train, val):
-    """A flow fitted without gradients (RBIG): `model.fit(train, validation_data=val)`
-    with the model's own stopping rule; the TrainLog has no steps (steps/s is n/a)."""
-    start = time.perf_counter()
-    history = model.fit(train, validation_data=val, verbose=0)
-    log = TrainLog()
-    log.wall_s = time.perf_counter() - start
-    val_loss = history.history.get("val_loss", [])
-    log.best_epoch = int(np.nanargmin(val_loss)) + 1 if len(val_loss) else 0
-    blocks = getattr(model, "num_blocks", None)
-    log.note = f"greedy fit, no gradient steps: {blocks} blocks"
-    log.greedy_blocks = blocks
-    return log
-
-
 # ----- driver for custom training steps (TFP, PyTorch) -------------------------------------
 def train_loop(step, val_nll, get_state, set_state, train, val, config):
     """Generic protocol loop: `step(batch) -> loss (float)`, `val_nll(array) -> float`,
@@ -348,35 +258,6 @@ class Candidate:
         return 0
 
 
-class KerasFlowCandidate(Candidate):
-    """A tfflows `Flow` (any preset), built lazily by `build(features)`."""
-
-    library = "tfflows"
-
-    def __init__(self, name, build):
-        self.name = name
-        self._build = build
-        self.model = None
-
-    def fit(self, train, val, config):
-        import keras
-
-        keras.utils.set_random_seed(config.seed)
-        self.model = self._build(train.shape[-1])
-        if hasattr(self.model, "fit_greedy"):  # RBIG: no gradient steps, fitted block by block
-            return fit_greedy_flow(self.model, train, val)
-        return train_keras_flow(self.model, train, val, config)
-
-    def log_prob(self, x):
-        return np.asarray(self.model.log_prob(x))
-
-    def sample(self, n):
-        return np.asarray(self.model.sample(n, seed=0))
-
-    def count_params(self):
-        return int(self.model.count_params())
-
-
 def evaluate(candidate, dataset, config, data=None):
     """Train `candidate` on `dataset` under the protocol and return its `Result`. Any
     exception is recorded in `Result.failed` rather than raised."""
@@ -401,133 +282,3 @@ def evaluate(candidate, dataset, config, data=None):
     except Exception as exc:  # noqa: BLE001 - a training failure is a result too
         result.failed = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
     return result
-
-
-# ----- report ----------------------------------------------------------------------------------
-def _version(module):
-    try:
-        mod = __import__(module)
-        return getattr(mod, "__version__", "?")
-    except Exception:  # noqa: BLE001
-        return None
-
-
-def machine_header():
-    """Lines describing the machine and library versions."""
-    cores = os.cpu_count()
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = cores
-    cpu = platform.processor() or "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    load = ", ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-    versions = []
-    for module in ("tfflows", "tensorflow", "keras", "tensorflow_probability", "numpy", "sklearn", "torch", "zuko"):
-        v = _version(module)
-        if v is not None:
-            versions.append(f"{module} {v}")
-    return [
-        f"- Machine: {cores} cores ({usable} usable), {cpu}; load average at start {load}; "
-        f"Python {platform.python_version()} on {platform.system()}",
-        f"- Libraries: {', '.join(versions)}",
-    ]
-
-
-def _fmt(value, digits=2):
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "—"
-    if abs(value) >= 1e6:
-        return f"{value:.2e}"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    if abs(value) >= 100:
-        return f"{value:.0f}"
-    return f"{value:.{digits}f}"
-
-
-def _ratio(value, reference):
-    if not (isinstance(value, float) and isinstance(reference, float)) or not math.isfinite(value) \
-            or not math.isfinite(reference) or reference == 0:
-        return ""
-    return f" ({value / reference:.2f}×)"
-
-
-def markdown_table(results, peer):
-    """One Markdown table per dataset; every timing also as a ratio to the row named
-    `peer` (e.g. "TFP MAF") of the same dataset."""
-    lines = []
-    for dataset in dict.fromkeys(r.dataset for r in results):
-        rows = [r for r in results if r.dataset == dataset]
-        ref = next((r for r in rows if r.model == peer and not r.failed), None)
-        ref_label = peer if ref is not None else f"{peer} (absent, no ratios)"
-        lines += [
-            f"### {dataset} (ratios to {ref_label})",
-            "",
-            "| model | library | params | test NLL (nats) | non-finite test rows | epochs (best) "
-            "| train steps/s (× peer) | steps per CPU s (× peer) | wall s (× peer) | samples/s (× peer) "
-            "| note |",  # epochs: blocks for greedy fits
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
-        ]
-        for r in rows:
-            if r.failed:
-                lines.append(f"| {r.model} | {r.library} | — | failed | — | — | — | — | — | — | {r.failed} |")
-                continue
-            nll = _fmt(r.test_nll)
-            if r.nonfinite_test:
-                nll = f"inf/nan (finite rows: {_fmt(r.test_nll_finite)})"
-            steps = _fmt(r.steps_per_s) + (_ratio(r.steps_per_s, ref.steps_per_s) if ref else "")
-            cpu = _fmt(r.steps_per_cpu_s) + (_ratio(r.steps_per_cpu_s, ref.steps_per_cpu_s) if ref else "")
-            wall = _fmt(r.wall_s, 1) + (_ratio(r.wall_s, ref.wall_s) if ref else "")
-            samples = _fmt(r.samples_per_s) + (_ratio(r.samples_per_s, ref.samples_per_s) if ref else "")
-            note = r.note
-            if r.nonfinite_samples:
-                note = (note + "; " if note else "") + f"{r.nonfinite_samples} non-finite samples"
-            lines.append(f"| {r.model} | {r.library} | {r.params:,} | {nll} | {r.nonfinite_test}/{r.n_test} "
-                         f"| {r.epochs} ({r.best_epoch}) | {steps} | {cpu} | {wall} | {samples} | {note} |")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def markdown_report(results, config, peer, command=None, title="tfflows benchmark run", machine=None,
-                    started=None, extra=()):
-    """The full Markdown page of one run: header (date, command, machine, versions,
-    protocol, `extra` lines) and the tables. Pass `machine` (from `machine_header()`)
-    and `started` captured when the run began, so the load average is the one at start."""
-    started = started or datetime.datetime.now()
-    header = [f"# {title} ({started.strftime('%Y-%m-%d %H:%M')})", ""]
-    if command:
-        header += [f"Command: `{command}`", ""]
-    header += list(machine or machine_header())
-    header += [
-        f"- Protocol: {config.describe()}.",
-        "- Data: digits = scikit-learn `load_digits`, uniform dequantization + logit (64-D); breast_cancer = "
-        "`load_breast_cancer`, log1p of shifted features (30-D); 60/20/20 split standardized with train statistics.",
-        "- Test NLL: mean negative log-likelihood over the test rows in nats (lower is better). "
-        "Steps/s: training steps per second over the epochs after the first (tracing excluded, validation excluded); "
-        "steps per CPU s: the same steps per second of process CPU time (all threads; robust to other jobs' load, "
-        "since every library is limited to the same threads). "
-        "Wall s: the whole fit, tracing and validation included. Samples/s: second call of `sample(n)`.",
-        f"- Timings are shown with their ratio to **{peer}** measured in the same run. The machine is shared with "
-        "other jobs, so absolute timings are not comparable across runs; only the ratios within this run mean anything.",
-        *extra,
-        "",
-    ]
-    return "\n".join(header) + "\n" + markdown_table(results, peer)
-
-
-def print_result(result, stream=sys.stdout):
-    if result.failed:
-        print(f"[{result.dataset}] {result.model} ({result.library}): FAILED {result.failed}", file=stream, flush=True)
-        return
-    print(f"[{result.dataset}] {result.model} ({result.library}): test NLL {result.test_nll:.3f} "
-          f"(non-finite {result.nonfinite_test}), {result.steps_per_s:.1f} steps/s, wall {result.wall_s:.1f}s, "
-          f"{result.samples_per_s:.0f} samples/s, epochs {result.epochs} (best {result.best_epoch}) {result.note}",
-          file=stream, flush=True)

@@ -16,19 +16,21 @@ works). Timings are written as ratios to `--peer`.
 import argparse
 import dataclasses
 import datetime
-import inspect
 import json
 import os
-import shlex
 import subprocess
 import sys
 import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchmarks import peers_tfp, peers_zuko, protocol  # noqa: E402
+import peers_tfp  # noqa: E402
+import peers_zuko  # noqa: E402
+import protocol  # noqa: E402
+import report  # noqa: E402
+from keras_flows import KerasFlowCandidate, preset_builder  # noqa: E402
 
 # Presets run by default, in this order; a name missing from tfflows is skipped.
 PRESETS = ("RealNVP", "NICE", "MAF", "NSF", "IAF", "GaussianizationFlow", "RBIG")
@@ -37,7 +39,6 @@ OPT_IN = {
     "IAF": "IAF's density is D sequential MADE passes per layer, so maximum-likelihood fit is "
            "~D times slower than MAF (tfflows trains it by distillation); ask with --models IAF",
 }
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 # tfflows presets run again under Keras's JAX backend (row "JAX <preset>"), each in its own
 # subprocess because Keras fixes its backend at import; run when `import jax` works.
 JAX_PRESETS = ("MAF", "NSF")
@@ -81,31 +82,10 @@ def worker(spec):
     config = protocol.Config(**fields)
     import tfflows
 
-    candidate = protocol.KerasFlowCandidate(spec["preset"], preset_builder(getattr(tfflows, spec["preset"]), config))
+    candidate = KerasFlowCandidate(spec["preset"], preset_builder(getattr(tfflows, spec["preset"]), config))
     result = protocol.evaluate(candidate, spec["dataset"], config)
     with open(spec["json"], "w") as f:
         json.dump(result.as_dict(), f)
-
-
-def preset_builder(cls, config):
-    """features -> a preset instance with the run's layer count and hidden sizes (for the
-    arguments the preset accepts)."""
-    params = inspect.signature(cls.__init__).parameters
-    kwargs = {}
-    if "num_layers" in params:
-        kwargs["num_layers"] = config.num_layers
-    if "hidden_units" in params:
-        kwargs["hidden_units"] = tuple(config.hidden_units)
-    if "bins" in params:
-        kwargs["bins"] = 8  # zuko's NSF default
-    # GaussianizationFlow keeps its default num_blocks=None: the greedy start chooses the
-    # depth on the validation data, as RBIG does.
-
-    def build(features):
-        return cls(features, **kwargs)
-
-    build.kwargs = kwargs
-    return build
 
 
 def our_candidates(config):
@@ -117,7 +97,7 @@ def our_candidates(config):
         if cls is None:
             missing.append(name)
             continue
-        found[name] = protocol.KerasFlowCandidate(name, preset_builder(cls, config))
+        found[name] = KerasFlowCandidate(name, preset_builder(cls, config))
     return found, missing
 
 
@@ -227,10 +207,9 @@ def main(argv=None):
     if not candidates:
         sys.exit(f"No model matches --models {args.models!r}.")
 
-    stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H%M")
-    out = args.out or os.path.join(RESULTS, f"run_{stamp}{'_quick' if args.quick else ''}.md")
-    command = shlex.join(["python", "benchmarks/run.py", *sys.argv[1:]]) if argv is None else "run.main(...)"
-    machine, started, t0 = protocol.machine_header(), datetime.datetime.now(), time.perf_counter()
+    out = args.out or report.default_out("run", args.quick)
+    command = report.command_line("run.py") if argv is None else "run.main(...)"
+    machine, started, t0 = report.machine_header(), datetime.datetime.now(), time.perf_counter()
     print("\n".join(machine), flush=True)
     print(f"- Protocol: {config.describe()}", flush=True)
     for line in skipped:
@@ -246,22 +225,21 @@ def main(argv=None):
             else:
                 result = protocol.evaluate(candidate, dataset, config, data=data)
             results.append(result)
-            protocol.print_result(result)
+            report.print_result(result)
             _write(out, results, config, args.peer, command, machine, started, skipped)
     skipped.append(f"- Total run time: {(time.perf_counter() - t0) / 60:.1f} min")
-    report = _write(out, results, config, args.peer, command, machine, started, skipped)
-    print("\n" + report)
+    print("\n" + _write(out, results, config, args.peer, command, machine, started, skipped))
     print(f"Written to {os.path.relpath(out)}")
     return results
 
 
 def _write(path, results, config, peer, command, machine, started, extra):
-    report = protocol.markdown_report(results, config, peer, command=command, machine=machine,
-                                      started=started, extra=extra)
+    text = report.markdown_report(results, config, peer, command=command, machine=machine, started=started,
+                                  extra=extra)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
-        f.write(report)
-    return report
+        f.write(text)
+    return text
 
 
 if __name__ == "__main__":
