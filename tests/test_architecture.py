@@ -23,7 +23,8 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "tfflows"
 SUBPACKAGES = ["tfflows.bijectors", "tfflows.bijectors.image", "tfflows.nets", "tfflows.flows",
                "tfflows.gaussianization", "tfflows.interop", "tfflows.data", "tfflows.plot"]
 LAYERS = [
-    SUBPACKAGES + ["tfflows._math", "tfflows.interop.tfp_adapter", "tfflows.data.validation", "tfflows.data.datasets"],
+    SUBPACKAGES + ["tfflows._math", "tfflows.interop.tfp_adapter", "tfflows.data.validation", "tfflows.data.datasets",
+                   "tfflows.data.splits", "tfflows.data.tables"],
     ["tfflows.bijectors.base"],
     ["tfflows.bijectors.*", "tfflows.nets.*", "tfflows.distributions"],
     ["tfflows.gaussianization.normal_cdf", "tfflows.gaussianization.marginal_fit",

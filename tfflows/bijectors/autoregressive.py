@@ -55,7 +55,7 @@ class Autoregressive(Bijector):
         if self.made is None:
             self.made = MADE(self.transformer.params_per_feature, hidden_units=self.hidden_units, order=self.order,
                              seed=self.seed, activation=self.activation, context_features=self.context_features,
-                             dtype=self.dtype_policy, name="made")
+                             dtype=self.network_dtype_policy, name="made")
         if not self.made.built:
             self.made.build((None, self._features))
 
@@ -65,7 +65,8 @@ class Autoregressive(Bijector):
         return self.made.permutation
 
     def _params(self, u, context):
-        return self.made(u, context) if self.context_features else self.made(u)
+        params = self.made(u, context) if self.context_features else self.made(u)
+        return ops.cast(params, u.dtype)  # a mixed-precision network returns float16
 
     def _parallel(self, u, context):
         v, log_deriv = self.transformer.forward(u, self._params(u, context))

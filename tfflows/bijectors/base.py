@@ -20,6 +20,21 @@ import keras
 from keras import ops
 
 
+def precision_policies(dtype=None):
+    """(the policy of a flow's own math, the policy of its conditioner networks) for a
+    layer or flow constructed with `dtype` (None: Keras's global policy).
+
+    Under a mixed policy ("mixed_float16", "mixed_bfloat16") the conditioner networks
+    compute in the low precision (their matmuls are the cost), while the flow's own math
+    (transformers, log-determinants, base log-probabilities, the loss) runs in the variable
+    dtype, float32, where exp and log of log-scales and sums of many log-derivatives stay
+    accurate and finite. Otherwise both are the given (or global) policy, e.g. float64."""
+    policy = keras.dtype_policies.get(dtype) if dtype is not None else keras.config.dtype_policy()
+    if policy.compute_dtype != policy.variable_dtype:
+        return keras.dtype_policies.get(policy.variable_dtype), policy
+    return policy, policy
+
+
 @keras.saving.register_keras_serializable(package="tfflows")
 class Bijector(keras.layers.Layer):
     """Base class of every tfflows layer: an invertible map with a tractable log-det.
@@ -33,6 +48,12 @@ class Bijector(keras.layers.Layer):
     """
 
     event_ndims = 1
+
+    def __init__(self, **kwargs):
+        policy = precision_policies(kwargs.get("dtype"))
+        kwargs["dtype"] = policy[0]
+        super().__init__(**kwargs)
+        self.network_dtype_policy = policy[1]
 
     # ----- what a subclass writes ---------------------------------------------------
     def _forward_and_log_det(self, x, context=None, training=False):

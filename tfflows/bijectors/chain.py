@@ -14,6 +14,20 @@ def _deserialize_layers(configs):
     return [keras.saving.deserialize_keras_object(c) for c in configs]
 
 
+def _checked_layers(layers):
+    layers = list(layers)
+    for i, layer in enumerate(layers):
+        if isinstance(layer, Bijector):
+            continue
+        if type(layer).__module__.startswith("tensorflow_probability"):
+            raise TypeError(f"Chain item {i} is the TFP bijector {type(layer).__name__}; wrap it as a layer: "
+                            f"tfflows.TFPBijector({type(layer).__name__}(...)). (tfflows.Chain applies its list in "
+                            "order, unlike tfb.Chain.)")
+        raise TypeError(f"Chain item {i} is a {type(layer).__name__}, not a tfflows.Bijector (a layer with "
+                        "forward_and_log_det and inverse_and_log_det).")
+    return layers
+
+
 @keras.saving.register_keras_serializable(package="tfflows")
 class Chain(Bijector):
     """Composition of bijectors applied in list order (unlike `tfb.Chain`, which reverses).
@@ -24,7 +38,7 @@ class Chain(Bijector):
 
     def __init__(self, layers, **kwargs):
         super().__init__(**kwargs)
-        self.layers = list(layers)
+        self.layers = _checked_layers(layers)
 
     @property
     def event_ndims(self):
@@ -35,7 +49,7 @@ class Chain(Bijector):
         layer's sub-layers); used by the greedy fits before their model is built."""
         if self.built:
             raise ValueError(f"{self.name} is built; its layers can no longer be replaced.")
-        self.layers = list(layers)
+        self.layers = _checked_layers(layers)
 
     def build(self, input_shape):
         shape = tuple(input_shape)

@@ -76,7 +76,7 @@ class Coupling(Bijector):
         outputs = len(self._transform_idx) * self.transformer.params_per_feature
         if self.conditioner is None:
             self.conditioner = MLP(outputs, hidden_units=self.hidden_units, activation=self.activation,
-                                   context_features=self.context_features, dtype=self.dtype_policy,
+                                   context_features=self.context_features, dtype=self.network_dtype_policy,
                                    name="conditioner")
         if not self.conditioner.built:
             self.conditioner.build((None, len(self._identity_idx)))
@@ -88,7 +88,7 @@ class Coupling(Bijector):
         if int(params.shape[-1]) != shape[0] * shape[1]:
             raise ValueError(f"{self.name}'s conditioner returned {params.shape[-1]} outputs per row; the "
                              f"transformer needs {shape[0]} x {shape[1]} = {shape[0] * shape[1]}.")
-        return ops.reshape(params, tuple(ops.shape(params)[:-1]) + shape)
+        return ops.cast(ops.reshape(params, tuple(ops.shape(params)[:-1]) + shape), x_a.dtype)
 
     def _split(self, x):
         return ops.take(x, self._identity_idx, axis=-1), ops.take(x, self._transform_idx, axis=-1)

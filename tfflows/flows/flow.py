@@ -15,9 +15,12 @@ import keras
 import numpy as np
 from keras import ops
 
+from tfflows.bijectors.base import precision_policies
 from tfflows.data import validation
 from tfflows.distributions import StandardNormal
+from tfflows.flows import inputs, training
 from tfflows.flows.callbacks import EpochProgbarLogger, StopOnNonFiniteLoss
+from tfflows.flows.training import split_inputs
 
 # Training steps per call of the train function when `compile` is given
 # steps_per_execution="auto" (the default): Keras's per-call overhead is a large part of
@@ -25,23 +28,8 @@ from tfflows.flows.callbacks import EpochProgbarLogger, StopOnNonFiniteLoss
 AUTO_STEPS_PER_EXECUTION = 32
 
 
-def split_inputs(inputs):
-    """`inputs` is x, or a dict {"x": x, "context": c} for conditional flows."""
-    if isinstance(inputs, dict):
-        return inputs["x"], inputs.get("context")
-    return inputs, None
-
-
 def _tensorflow_backend():
     return keras.backend.backend() == "tensorflow"
-
-
-def _is_dataset(x):
-    if not _tensorflow_backend():
-        return False
-    from tfflows.interop.tf_training import is_dataset
-
-    return is_dataset(x)
 
 
 @keras.saving.register_keras_serializable(package="tfflows")
@@ -62,7 +50,12 @@ class Flow(keras.Model):
     """
 
     def __init__(self, bijector, base=None, event_shape=None, context_features=0, **kwargs):
+        kwargs["dtype"] = precision_policies(kwargs.get("dtype"))[0]  # float32 under mixed precision
         super().__init__(**kwargs)
+        if type(bijector).__module__.startswith("tensorflow_probability"):
+            from tfflows.interop.tfp import TFPBijector  # a raw TFP bijector as the whole transform
+
+            bijector = TFPBijector(bijector)
         self.transform = bijector
         if base is not None and type(base).__module__.startswith("tensorflow_probability"):
             from tfflows.interop.tfp import TFPDistribution  # saveable; stateless integer seeds
@@ -81,6 +74,10 @@ class Flow(keras.Model):
             self.event_shape = tuple(int(s) for s in input_shape[1:])
         if not self.transform.built:
             self.transform.build((None,) + self.event_shape)
+        if _tensorflow_backend():
+            from tfflows.interop.tf_training import CheckpointVariables
+
+            self.checkpoint_variables = CheckpointVariables(self)
 
     def _ensure_built(self):
         if not self.built:
@@ -90,7 +87,7 @@ class Flow(keras.Model):
 
     def _ensure_built_for(self, x):
         if not self.built:
-            self.build(np.shape(x))
+            self.build((None,) + tuple(np.shape(x)[1:]))  # any batch size (saved signatures)
 
     def get_build_config(self):
         if self.event_shape is None:
@@ -123,7 +120,10 @@ class Flow(keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Mean negative log-likelihood in nats (plus any regularization losses)."""
         if sample_weight is not None:
-            nll = -ops.sum(y_pred * sample_weight) / ops.sum(sample_weight)
+            # Keras's "sum over batch size": with weights of mean 1 over the data (array
+            # inputs are normalized so), the epoch mean is sum(w nll) / sum(w), and a batch
+            # of zero weights contributes 0 (never 0 / 0)
+            nll = -ops.mean(y_pred * ops.cast(sample_weight, y_pred.dtype))
         else:
             nll = -ops.mean(y_pred)
         if self.losses:
@@ -218,17 +218,29 @@ class Flow(keras.Model):
         return context
 
     # ----- training -------------------------------------------------------------------
-    def compile(self, optimizer="adam", *args, steps_per_execution="auto", **kwargs):
-        """Keras's `compile` (the loss is the model's own negative log-likelihood).
+    def compile(self, optimizer="adam", loss=None, metrics=None, *, steps_per_execution="auto", **kwargs):
+        """Keras's `compile`; the loss is always the model's own negative log-likelihood.
 
         `steps_per_execution="auto"` runs up to `AUTO_STEPS_PER_EXECUTION` (32) training
         steps per call of the train function (on TensorFlow one compiled loop, on JAX a
         Python loop over the compiled step), and 1 under a `tf.distribute` strategy;
         batch-level callbacks then see every 32nd batch (and the running mean loss).
-        Pass `steps_per_execution=1` for per-batch callbacks."""
+        Pass `steps_per_execution=1` for per-batch callbacks. Under the global policy
+        "mixed_float16" the optimizer is wrapped in `keras.optimizers.LossScaleOptimizer`
+        (the conditioner networks compute in float16)."""
+        if loss is not None:
+            raise ValueError("Flows train on their own negative log-likelihood; compile(loss=...) would be "
+                             "ignored, so it is refused. Remove the loss argument.")
+        if metrics:
+            raise ValueError("compile(metrics=...) is not supported: flows have no targets to compare. "
+                             "The loss (mean NLL in nats) is reported; use evaluate(x) or log_prob(x).")
         if steps_per_execution == "auto":
             steps_per_execution = 1 if self._under_tf_distribute() else AUTO_STEPS_PER_EXECUTION
-        super().compile(optimizer, *args, steps_per_execution=steps_per_execution, **kwargs)
+        if keras.config.dtype_policy().name == "mixed_float16":
+            optimizer = keras.optimizers.get(optimizer)
+            if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        super().compile(optimizer, steps_per_execution=steps_per_execution, **kwargs)
 
     def _under_tf_distribute(self):
         # Keras's multi-step loop fails on distributed datasets (tf.distribute), so
@@ -242,78 +254,95 @@ class Flow(keras.Model):
     def compile_from_config(self, config):
         # Keras skips compile() when loading a model whose class overrides it; this
         # override only adds a default, so compile as Keras's own method would.
-        self.compile(**keras.saving.deserialize_keras_object(config))
+        config = keras.saving.deserialize_keras_object(config)
+        config = {k: v for k, v in config.items() if k not in ("loss", "metrics") or v}
+        self.compile(**config)
         if self.built:
             self.optimizer.build(self.trainable_variables)
 
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, callbacks=None, validation_data=None, **kwargs):
-        """Maximum-likelihood training. `x` is an array, a dict {"x", "context"}, or a
-        `tf.data.Dataset` of such batches; there are no targets (`y` must be None)."""
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None, sample_weight=None,
+            **kwargs):
+        """Maximum-likelihood training; the loss is the (weighted) mean negative
+        log-likelihood in nats. Data, as Keras takes it (without targets): an array, a dict
+        {"x", "context"}, a tuple (x,), (x, None) or (x, None, sample_weight), or a
+        `tf.data.Dataset`, Python generator or `keras.utils.PyDataset` of such batches.
+        `validation_data` takes the same forms; `validation_split`, `sample_weight`
+        (weighted maximum likelihood: a row of weight 0 is removed exactly), `shuffle`,
+        `initial_epoch`, `steps_per_epoch` and the callbacks work as in Keras."""
         if y is not None:
-            raise ValueError("Flows are trained without targets; for a conditional flow pass "
+            raise ValueError("Flows are trained without targets (y must be None); for a conditional flow pass "
                              "x={'x': data, 'context': context}.")
-        if _is_dataset(x):
-            first = self._first_dataset_batch(x)
+        if class_weight is not None:
+            raise ValueError("class_weight is not supported: flows have no classes. For weighted maximum "
+                             "likelihood pass sample_weight (one weight per row).")
+        requested_batch_size = batch_size
+        train, val = training.train_and_validation(self, x, sample_weight, validation_data, validation_split)
+        training.prepare_training(self, train.first)
+        callbacks = self._training_callbacks(callbacks, verbose)
+        if train.stream is not None:
+            x = train.stream
         else:
-            x = self._checked_inputs(x, "training data")
-            first = _head(x, max(batch_size or 256, 256))
-        if validation_data is not None and not _is_dataset(validation_data):
-            validation_data = self._checked_inputs(validation_data, "validation_data")
-        with self._strategy_scope():  # variables made here must be mirrored under tf.distribute
-            data, context = split_inputs(first)
-            self._ensure_built_for(data)
-            self.transform.initialize_from_data(
-                ops.convert_to_tensor(data, self.compute_dtype),
-                None if context is None else ops.convert_to_tensor(context, self.compute_dtype),
-            )
-            if not self.compiled:
-                self.compile(optimizer="adam")
-            if self.optimizer is not None and not self.optimizer.built:
-                # Built now, not lazily inside the first traced train step (Keras's default
-                # without a distribution strategy): variables created during a trace make
-                # tf.function trace the whole train step a second time.
-                self.optimizer.build(self.trainable_variables)
+            x, more = training.array_source(train, batch_size, shuffle, callbacks)
+            kwargs.update(more)
+            batch_size = kwargs.pop("batch_size", None) if "batch_size" in more else None
+        if val is not None:
+            validation_data = training.validation_source(val, kwargs.get("validation_batch_size")
+                                                         or requested_batch_size)
+        return super().fit(x, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
+                           validation_data=validation_data, **kwargs)
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, **kwargs):
+        """The mean negative log-likelihood of the data, in nats (weighted by
+        `sample_weight`: sum(w nll) / sum(w)); data in any form `fit` takes."""
+        if y is not None and y is not sample_weight:  # fit's validation on JAX passes y = the weights
+            raise ValueError("Flows are evaluated without targets (y must be None).")
+        if training.is_checked_dataset(x) or (y is not None and y is sample_weight):  # built by fit from checked arrays (its validation data)
+            return super().evaluate(x, y=y, verbose=verbose, sample_weight=sample_weight, batch_size=batch_size,
+                                    **kwargs)
+        data = training.checked(self, x, sample_weight, "x")
+        self._ensure_built_for(training.split_inputs(data.first)[0])
+        if data.stream is not None:
+            return super().evaluate(data.stream, verbose=verbose, **kwargs)
+        source, more = training.array_source(data, batch_size, shuffle=False)
+        more.pop("shuffle", None)
+        return super().evaluate(source, verbose=verbose, **{**more, **kwargs})
+
+    def predict(self, x, batch_size=None, verbose="auto", **kwargs):
+        """Per-row log p(x) in nats (a NumPy array of shape (batch,)), like `log_prob`
+        batched by Keras; x is an array, a dict {"x", "context"} or a stream of them."""
+        if inputs.is_stream(x):
+            return super().predict(x, batch_size=batch_size, verbose=verbose, **kwargs)
+        data = inputs.checked_rows(inputs.unpack(x, "x")[0], self._check_rows, "x", self.compute_dtype,
+                                   finite=False)
+        self._ensure_built_for(training.split_inputs(data)[0])
+        return super().predict(data, batch_size=batch_size, verbose=verbose, **kwargs)
+
+    def _training_callbacks(self, callbacks, verbose):
         callbacks = list(callbacks or [])
         if not any(isinstance(c, StopOnNonFiniteLoss) for c in callbacks):
             callbacks.append(StopOnNonFiniteLoss())
-        if kwargs.get("verbose", "auto") != 0 and not any(isinstance(c, keras.callbacks.ProgbarLogger)
-                                                         for c in callbacks):
+        if verbose != 0 and not any(isinstance(c, keras.callbacks.ProgbarLogger) for c in callbacks):
             callbacks.append(EpochProgbarLogger())
-        if _tensorflow_backend() and "validation_split" not in kwargs and not _is_dataset(x):
-            from tfflows.interop.tf_training import array_dataset
-
-            batch_size = batch_size or 32  # Keras's default for arrays
-            x = array_dataset(x, batch_size, kwargs.pop("shuffle", True))
-            kwargs["shuffle"] = False  # the dataset shuffles itself
-            if validation_data is not None and not _is_dataset(validation_data):
-                validation_data = array_dataset(validation_data, batch_size, shuffle=False)
-            batch_size = None
-        return super().fit(x, batch_size=batch_size, epochs=epochs, callbacks=callbacks,
-                           validation_data=validation_data, **kwargs)
-
-    def _checked_inputs(self, inputs, what):
-        """Array inputs (x or {"x", "context"}) checked once and cast to the compute dtype."""
-        data, context = split_inputs(inputs)
-        dtype = self.compute_dtype
-        data = np.asarray(self._check_rows(data, what, finite=True), dtype=dtype)
-        if context is None:
-            return data
-        context = np.asarray(validation.check_array(context, None, f"{what} context", finite=True), dtype=dtype)
-        if len(context) != len(data):
-            raise ValueError(f"{what}: context has {len(context)} rows but x has {len(data)}.")
-        return {"x": data, "context": context}
-
-    def _first_dataset_batch(self, dataset):
-        """The first batch of a dataset, checked (its dtype, event shape and finiteness)."""
-        batch = next(iter(dataset))
-        if isinstance(batch, tuple):
-            batch = batch[0]
-        return self._checked_inputs({k: np.asarray(v) for k, v in batch.items()} if isinstance(batch, dict)
-                                    else np.asarray(batch), "training data (first batch)")
+        return callbacks
 
     def _strategy_scope(self):
         strategy = getattr(self, "distribute_strategy", None)  # TensorFlow backend only
         return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
+    def summary(self, *args, **kwargs):
+        """Keras's summary; a flow that knows its event shape is built first."""
+        self._ensure_built()
+        return super().summary(*args, **kwargs)
+
+    def count_params(self):
+        self._ensure_built()
+        return super().count_params()
+
+    def load_weights(self, filepath, *args, **kwargs):
+        """Keras's `load_weights`; a flow that knows its event shape is built first."""
+        self._ensure_built()
+        return super().load_weights(filepath, *args, **kwargs)
 
     # ----- transforms -----------------------------------------------------------------
     def with_transform(self, bijector):
@@ -341,12 +370,18 @@ class Flow(keras.Model):
         return cls(**config)
 
     # ----- export -----------------------------------------------------------------------
-    def export(self, path):
-        """Write a SavedModel for TF Serving (signatures: serving_default, log_prob,
-        encode, decode, sample). See `tfflows.interop.export`."""
-        from tfflows.interop.export import export_saved_model
+    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
+        """Write a SavedModel for TF Serving with the signatures serving_default,
+        log_prob, encode, decode and sample (see `tfflows.interop.export`). Any other
+        `format` (e.g. "onnx", "openvino") or an explicit `input_signature` is Keras's own
+        `Model.export` of `call` (log p(x)), with its arguments passed through."""
+        if format == "tf_saved_model" and input_signature is None and not kwargs:
+            from tfflows.interop.export import export_saved_model
 
-        return export_saved_model(self, path)
+            return export_saved_model(self, filepath, verbose=bool(verbose))
+        self._ensure_built()
+        return super().export(filepath, format=format, verbose=True if verbose is None else verbose,
+                              input_signature=input_signature, **kwargs)
 
     # ----- TFP views ------------------------------------------------------------------
     @property
@@ -360,9 +395,3 @@ class Flow(keras.Model):
         from tfflows.interop.tfp import flow_distribution
 
         return flow_distribution(self)
-
-
-def _head(inputs, n):
-    if isinstance(inputs, dict):
-        return {key: value[:n] for key, value in inputs.items()}
-    return inputs[:n]

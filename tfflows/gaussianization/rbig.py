@@ -12,6 +12,7 @@ import numpy as np
 from keras import ops
 
 from tfflows.bijectors.chain import Chain
+from tfflows.flows import inputs
 from tfflows.flows.preset import Preset
 from tfflows.gaussianization.greedy import greedy_blocks
 from tfflows.gaussianization.marginal import MarginalGaussianization
@@ -23,9 +24,20 @@ def _numpy(x):
 
 
 def _check_data(flow, x, validation_data):
-    x = flow._check_rows(x, "training data", finite=True)
-    val = None if validation_data is None else flow._check_rows(validation_data, "validation_data", finite=True)
+    """Training and validation rows as arrays: x, (x,) or (x, None) each, as Keras takes them."""
+    x = flow._check_rows(inputs.unpack(x, "training data")[0], "training data", finite=True)
+    val = None
+    if validation_data is not None:
+        val = flow._check_rows(inputs.unpack(validation_data, "validation_data")[0], "validation_data", finite=True)
     return x, val
+
+
+def _array_rows(data, what):
+    """The array inside data in a Keras form (x, (x,), (x, None)), or None for a stream."""
+    if data is None or inputs.is_stream(data):
+        return None
+    data, weights = inputs.unpack(data, what)
+    return None if weights is not None or isinstance(data, dict) else np.asarray(data)
 
 
 class _GreedyPreset(Preset):
@@ -121,12 +133,21 @@ class RBIG(_GreedyPreset):
         self._install_blocks(blocks[:depth])
         return self
 
-    def fit(self, x=None, y=None, validation_data=None, verbose=1, **kwargs):
+    def fit(self, x=None, y=None, validation_data=None, verbose=1, validation_split=0.0, sample_weight=None,
+            **kwargs):
         """RBIG has no gradient training: `fit` runs `fit_greedy` and returns a
         `keras.callbacks.History` whose history holds the per-block losses ("loss" =
-        training NLL, "val_loss" = validation NLL)."""
+        training NLL, "val_loss" = validation NLL). Keras's `validation_split` takes the
+        last fraction of the rows as validation data; epochs, batch sizes and callbacks
+        have no meaning for a greedy fit and are ignored."""
         if y is not None:
             raise ValueError("Flows are trained without targets.")
+        if sample_weight is not None:
+            raise ValueError("RBIG's greedy fit does not take sample weights; weighted maximum likelihood "
+                             "needs gradient training (tfflows.GaussianizationFlow or another Flow).")
+        if validation_split:
+            rows = _check_data(self, x, None)[0]
+            (x, _), (validation_data, _) = inputs.split_for_validation(rows, None, validation_split)
         greedy = {k: kwargs.pop(k) for k in ("max_blocks", "tol", "patience") if k in kwargs}
         self.fit_greedy(x, validation_data=validation_data, verbose=verbose, **greedy)
         record = keras.callbacks.History()
@@ -264,9 +285,13 @@ class GaussianizationFlow(_GreedyPreset):
         included, are restored at the end. Not compiled yet: Adam with the small
         `FINE_TUNE_LEARNING_RATE`: a small step from a good start (BENCHMARKS.md,
         "Gaussianization")."""
-        val = validation_data if isinstance(validation_data, np.ndarray) else None
-        if isinstance(x, np.ndarray) and not self._greedy_done():
-            self.initialize_greedy(x, validation_data=val)
+        if kwargs.get("validation_split") and _array_rows(x, "training data") is not None:
+            (x, _), (validation_data, _) = inputs.split_for_validation(_array_rows(x, "training data"), None,
+                                                                       kwargs.pop("validation_split"))
+        val = _array_rows(validation_data, "validation_data")
+        rows = _array_rows(x, "training data")
+        if rows is not None and not self._greedy_done():
+            self.initialize_greedy(rows, validation_data=val)
         elif not self.transform.layers:
             raise ValueError("GaussianizationFlow(num_blocks=None) chooses its depth from data: call "
                              "initialize_greedy(x) first, or fit on an array, or give num_blocks.")

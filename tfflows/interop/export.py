@@ -41,7 +41,7 @@ def stateless_seed(seed):
     return tf.cast(tf.math.floormod(pair, _INT32_MAX - 1), tf.int32)
 
 
-def export_saved_model(flow, path):
+def export_saved_model(flow, path, verbose=False):
     """Write `flow` to `path` as a SavedModel with the signatures of the module docstring.
 
     Returns `path`. The flow must know its event shape (built, or `event_shape=` given).
@@ -108,7 +108,7 @@ def export_saved_model(flow, path):
         fn = tf.function(functions[name], input_signature=signatures[name], autograph=False)
         fn.get_concrete_function()
         archive.add_endpoint(name, fn)
-    archive.write_out(path, verbose=False)
+    archive.write_out(path, verbose=verbose)
     return path
 
 

@@ -57,8 +57,10 @@ def base_distribution(flow):
 
 
 def flow_distribution(flow, context=None):
-    """The flow's density as `TransformedDistribution(base, Invert(forward map))`."""
-    return tfd.TransformedDistribution(base_distribution(flow), tfb.Invert(to_tfp_bijector(flow.transform, context)))
+    """The flow's density as `TransformedDistribution(base, Invert(forward map))`; its
+    `trainable_variables` are the flow's (as `tf.Variable`s)."""
+    bijector = to_tfp_bijector(flow.transform, context, variables=flow.variables)
+    return tfd.TransformedDistribution(base_distribution(flow), tfb.Invert(bijector))
 
 
 # ----- serialization of TFP objects ------------------------------------------------------
@@ -250,10 +252,10 @@ class TFPBijector(_TFPObjectMixin, Bijector):
 class TFPDistribution(_TFPObjectMixin, keras.layers.Layer):
     """Any TFP distribution as a saveable `Flow` base: `Flow(bijector, base=TFPDistribution(d))`.
 
-    `d.event_shape` must equal the latent shape of the flow (wrap scalar laws in
-    `tfd.Independent`, e.g. `tfd.Independent(tfd.StudentT(df, loc, scale), 1)` with
-    vector `loc`, or use a multivariate law such as `tfd.MixtureSameFamily` of
-    `tfd.MultivariateNormalDiag`). `sample(n, seed=s)` with an integer seed is stateless
+    `d.event_shape` is the latent shape of the flow (a multivariate law such as
+    `tfd.MixtureSameFamily` of `tfd.MultivariateNormalDiag`), or `d` is a scalar law, e.g.
+    `tfd.StudentT(df=4, loc=0, scale=1)`, drawn independently for every latent entry (or
+    one of batch shape = the latent shape; see `over`). `sample(n, seed=s)` with an integer seed is stateless
     with TFP seed `(s, 0)`, the same convention as `flow.sample` and the exported
     `sample` signature. Variables in `d` are weights of this layer (created at
     construction, since no input shape is needed), trained by `Flow.fit` and saved.
@@ -274,31 +276,48 @@ class TFPDistribution(_TFPObjectMixin, keras.layers.Layer):
         """The wrapped TFP distribution, with the current weight values."""
         return self._current()
 
-    def log_prob(self, z, event_ndims=None):
-        """log p(z) per batch row (the TFP distribution's own event; `event_ndims` is
-        accepted for the base protocol of `tfflows.distributions` and must match it)."""
+    def over(self, event_shape):
+        """The distribution as a law over events of `event_shape`: itself when its event
+        shape is that; a scalar law (event shape ()) of batch shape () drawn iid for every
+        entry (`tfd.Sample`), or of batch shape `event_shape` made one event
+        (`tfd.Independent`). Any other shape mismatch is an error naming both shapes."""
         distribution = self._current()
-        if event_ndims is not None and distribution.event_shape.rank not in (None, event_ndims):
-            raise ValueError(f"The TFP base has event shape {distribution.event_shape}; the flow's latent "
-                             f"events have {event_ndims} axes.")
-        return tf.cast(distribution.log_prob(z), z.dtype)
+        event_shape = tuple(int(s) for s in event_shape)
+        own, batch = distribution.event_shape, distribution.batch_shape
+        if own.is_fully_defined() and tuple(own.as_list()) == event_shape:
+            return distribution
+        if own.rank == 0 and batch.is_fully_defined():
+            if batch.rank == 0:
+                return tfd.Sample(distribution, sample_shape=event_shape)
+            if tuple(batch.as_list()) == event_shape:
+                return tfd.Independent(distribution, reinterpreted_batch_ndims=len(event_shape))
+        raise ValueError(f"The TFP base has event shape {own} and batch shape {batch}; the flow's latent events "
+                         f"have shape {event_shape}. Use a law with that event shape, a scalar law (drawn for "
+                         f"every entry), or a scalar law of batch shape {event_shape}.")
+
+    def log_prob(self, z, event_ndims=None):
+        """log p(z) per batch row, over events of z's trailing `event_ndims` axes
+        (default: the wrapped law's own event)."""
+        if event_ndims is None:
+            return tf.cast(self._current().log_prob(z), z.dtype)
+        event_shape = tuple(z.shape[len(z.shape) - event_ndims:])
+        return tf.cast(self.over(event_shape).log_prob(z), z.dtype)
 
     def sample(self, n, event_shape=None, seed=None, dtype=None):
-        """n samples, cast to `dtype`. `seed`: an integer (stateless TFP seed (s, 0), as
-        `flow.sample` and the exported `sample` signature use), a
-        `keras.random.SeedGenerator` (its next stateless seed) or None."""
+        """n samples of events of `event_shape` (default: the law's own), cast to `dtype`.
+        `seed`: an integer (stateless TFP seed (s, 0), as `flow.sample` and the exported
+        `sample` signature use), a `keras.random.SeedGenerator` (its next stateless seed)
+        or None."""
         if isinstance(seed, (int, np.integer)):
             seed = tf.constant([int(seed), 0], tf.int32)
         elif isinstance(seed, keras.random.SeedGenerator):
             seed = tf.cast(seed.next(), tf.int32)
-        samples = self._current().sample(n, seed=seed)
-        if event_shape is not None and tuple(samples.shape[1:]) != tuple(event_shape):
-            raise ValueError(f"The TFP base draws events of shape {tuple(samples.shape[1:])}; the flow's latent "
-                             f"events have shape {tuple(event_shape)}.")
+        distribution = self._current() if event_shape is None else self.over(event_shape)
+        samples = distribution.sample(n, seed=seed)
         return samples if dtype is None else tf.cast(samples, dtype)
 
     def to_tfp(self, event_shape=None, dtype=None):
-        return self._current()
+        return self._current() if event_shape is None else self.over(event_shape)
 
     def call(self, z):
         return self.log_prob(z)

@@ -15,15 +15,20 @@ class LayerBijector(tfb.Bijector):
     """Adapter: TFP's Bijector API over a `tfflows.Bijector` layer.
 
     TFP's `forward` is the layer's forward; `tfb.Chain([a, b])` applies b first, unlike
-    `tfflows.Chain`. The layer's variables are tracked, so gradients flow through it.
+    `tfflows.Chain`. The underlying `tf.Variable`s of the layer (and of `variables`, e.g.
+    a flow's base) are attributes of this `tf.Module`, so `trainable_variables` lists them
+    and TFP code that trains a distribution's variables (`tfp.vi.fit_surrogate_posterior`,
+    a custom `tf.GradientTape` loop) trains the layer. Build the layer first.
     `min_event_ndims` is the layer's `event_ndims`; TFP sums the log-det over any further
     event axes requested with `event_ndims=`. Layers that change the event shape (image
     squeezes) report it through `compute_output_shape`.
     """
 
-    def __init__(self, layer, context=None, name=None):
+    def __init__(self, layer, context=None, name=None, variables=None):
         self.layer = layer
         self.context = context
+        # Keras variables wrap tf.Variables, which tf.Module's variable tracking finds
+        self.layer_variables = [v.value for v in (layer.variables if variables is None else variables)]
         super().__init__(
             forward_min_event_ndims=layer.event_ndims,
             inverse_min_event_ndims=layer.event_ndims,
@@ -77,6 +82,6 @@ class LayerBijector(tfb.Bijector):
         return False
 
 
-def to_tfp_bijector(layer, context=None):
+def to_tfp_bijector(layer, context=None, variables=None):
     """The layer (or `flow.transform`) as a `tfp.bijectors.Bijector`."""
-    return LayerBijector(layer, context=context)
+    return LayerBijector(layer, context=context, variables=variables)

@@ -60,14 +60,14 @@ class ImageCoupling(ImageLayer):
         self.conditioner = ConvResNet(c_out * self.transformer.params_per_feature, hidden_channels=self.hidden_channels,
                                       num_blocks=self.num_blocks, kernel_size=self.kernel_size,
                                       activation=self.activation, context_features=self.context_features,
-                                      dtype=self.dtype_policy, name="conditioner")
+                                      dtype=self.network_dtype_policy, name="conditioner")
         self.conditioner.build((None, h, w, c_in))
 
     def _params(self, x_id, context):
         """The conditioner's (N, H, W, P * C_out) outputs as (N, H, W, P, C_out), parameter-major."""
         p = self.conditioner(x_id, context)
         shape = (self.transformer.params_per_feature, self._n_transformed)
-        return ops.reshape(p, tuple(ops.shape(p)[:-1]) + shape)
+        return ops.cast(ops.reshape(p, tuple(ops.shape(p)[:-1]) + shape), x_id.dtype)
 
     def _couple(self, x, context, inverse):
         self._check_input(x)
