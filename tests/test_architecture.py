@@ -24,11 +24,13 @@ SUBPACKAGES = ["tfflows.bijectors", "tfflows.bijectors.image", "tfflows.nets", "
                "tfflows.gaussianization", "tfflows.interop", "tfflows.data", "tfflows.plot"]
 LAYERS = [
     SUBPACKAGES + ["tfflows._math", "tfflows.interop.tfp_adapter", "tfflows.data.validation", "tfflows.data.datasets",
-                   "tfflows.data.splits", "tfflows.data.tables"],
+                   "tfflows.data.splits", "tfflows.data.tables", "tfflows.data.files",
+                   "tfflows.data.loading"],
     ["tfflows.bijectors.base"],
     ["tfflows.bijectors.*", "tfflows.nets.*", "tfflows.distributions"],
     ["tfflows.gaussianization.normal_cdf", "tfflows.gaussianization.marginal_fit",
-     "tfflows.gaussianization.marginal", "tfflows.gaussianization.rotations", "tfflows.gaussianization.greedy"],
+     "tfflows.gaussianization.marginal", "tfflows.gaussianization.rotations", "tfflows.gaussianization.greedy",
+     "tfflows.gaussianization.sketches", "tfflows.gaussianization.streamed"],
     ["tfflows.interop.tfp", "tfflows.interop.tf_training", "tfflows.interop.export", "tfflows.interop.saving"],
     ["tfflows.flows.*"],
     ["tfflows.gaussianization.rbig"],

@@ -23,62 +23,16 @@ class UserError(Exception):
 
 # ----- data --------------------------------------------------------------------------------
 def load_data(spec, n=4000, seed=0, columns=None, delimiter=None, keep_missing=False):
-    """An embedded dataset name, or a .csv / .npy / .npz file of numbers; returns (array, name).
+    """`tfflows.data.loading.load_data` with its problems reported as `UserError`s and its
+    notes printed."""
+    from tfflows.data.loading import DataError
+    from tfflows.data.loading import load_data as load
 
-    A delimited text file is read with Python's csv reader (`tfflows.data.tables`): quoted
-    numbers, a detected header, `columns` by name or position (default: every numeric
-    column), missing cells (empty, NA, NaN, null), whose rows are dropped with a note
-    (kept as NaN rows with `keep_missing`)."""
-    from tfflows.data import datasets
-
-    if spec in datasets.TOY_2D:
-        return datasets.toy_2d(spec, n=n, seed=seed), spec
-    if spec == "digits":
-        return datasets.digits()[0], spec
-    if spec == "breast_cancer":
-        from sklearn.datasets import load_breast_cancer
-
-        return load_breast_cancer().data.astype("float32"), spec
-    if not os.path.exists(spec):
-        names = ", ".join(datasets.TOY_2D + ("breast_cancer",))
-        raise UserError(f"'{spec}' is neither an embedded dataset ({names}) nor an existing file.")
-    ext = os.path.splitext(spec)[1].lower()
     try:
-        if ext in (".csv", ".tsv", ".txt"):
-            data = _read_table(spec, columns, delimiter, keep_missing)
-        elif ext == ".npy":
-            data = np.load(spec, allow_pickle=False)
-        elif ext == ".npz":
-            with np.load(spec, allow_pickle=False) as archive:
-                if not archive.files:
-                    raise UserError(f"{spec} holds no arrays.")
-                data = archive[archive.files[0]]
-        else:
-            raise UserError(f"Unsupported file type '{ext}' for {spec}: use .csv/.tsv/.txt, .npy or .npz.")
-    except (OSError, ValueError) as err:
-        raise UserError(f"Could not read {spec}: {err}") from None
-    if data.dtype.kind not in "fiub":
-        raise UserError(f"{spec} holds {data.dtype} values; expected numbers.")
-    if data.ndim == 1:
-        data = data[:, None]
-    return data, os.path.splitext(os.path.basename(spec))[0]
-
-
-def _read_table(path, columns, delimiter, keep_missing=False):
-    from tfflows.data.tables import read_table
-
-    table = read_table(path, columns=None if columns is None else columns.split(","), delimiter=delimiter)
-    if table.skipped:
-        print(f"Left out the non-numeric column(s) {', '.join(table.skipped)} (choose columns with --columns).")
-    missing = np.isnan(table.values).any(axis=1)
-    if keep_missing:
-        return table.values.astype("float32")
-    if missing.all():
-        raise UserError(f"Every row of {path} has a missing value.")
-    if missing.any():
-        print(f"Dropped {int(missing.sum())} row(s) with missing values (the first is data row "
-              f"{int(np.flatnonzero(missing)[0]) + 1}).")
-    return table.values[~missing].astype("float32")
+        return load(spec, n=n, seed=seed, columns=None if columns is None else columns.split(","),
+                    delimiter=delimiter, keep_missing=keep_missing, report=print)
+    except DataError as err:
+        raise UserError(str(err)) from None
 
 
 # ----- models ------------------------------------------------------------------------------
@@ -120,6 +74,11 @@ def cmd_fit(args):
     import tfflows
     from tfflows.plot import density as plot
 
+    if args.stream:
+        return _fit_stream(args)
+    if len(args.data) > 1:
+        raise UserError(f"{len(args.data)} data files given: read several shards with --stream.")
+    args.data = args.data[0]
     data, name = load_data(args.data, n=args.n, seed=args.seed, columns=args.columns, delimiter=args.delimiter)
     if data.ndim == 3:
         data = data[..., None]  # (N, H, W) grey images
@@ -169,6 +128,45 @@ def cmd_fit(args):
         plot.layer_warps(model, pictures[-1])
     print(f"Validation NLL {metrics['val_nll']:.3f} nats after {metrics['epochs']} epochs ({seconds:.1f} s).")
     print(f"Wrote {model_path}, {export_path}/, the metrics JSON and {', '.join(pictures)}.")
+    return 0
+
+
+def _fit_stream(args):
+    """Text shards larger than memory, read in batches at every pass (`TextBatches`): every
+    10th row is validation. RBIG and the Gaussianization flow's start fit greedily on
+    the batches; the other models train on a tf.data pipeline over the files."""
+    import keras
+
+    from tfflows.data.files import TextBatches
+
+    if args.model == "glow":
+        raise UserError("--stream reads tables; --model glow models images.")
+    try:
+        train = TextBatches(args.data, batch_size=65536, columns=None if args.columns is None else
+                            args.columns.split(","), delimiter=args.delimiter, part="train")
+        val = TextBatches(args.data, batch_size=65536, columns=train.columns, delimiter=train.delimiter,
+                          part="validation")
+    except (OSError, ValueError) as err:
+        raise UserError(f"Could not read {args.data[0]}: {err}") from None
+    name = os.path.splitext(os.path.basename(train.paths[0]))[0]
+    keras.utils.set_random_seed(args.seed)
+    model = build_model(args.model, train.features)
+    print(f"Streaming {len(train.paths)} file(s), columns {', '.join(train.columns)}, into {type(model).__name__}.")
+    start = time.time()
+    if args.model in ("rbig", "gaussianization"):
+        greedy = model.fit_greedy if args.model == "rbig" else model.initialize_greedy
+        greedy(train, validation_data=val, verbose=1)
+    if args.model != "rbig":
+        model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
+        model.fit(train.as_dataset(args.batch_size, shuffle_buffer=100_000, seed=args.seed),
+                  validation_data=val.as_dataset(4096), epochs=args.epochs, verbose=1,
+                  callbacks=[keras.callbacks.EarlyStopping(patience=10, restore_best_weights=True)])
+    os.makedirs(args.out, exist_ok=True)
+    stem = os.path.join(args.out, f"{name}_{args.model}")
+    model.save(stem + ".keras")
+    model.export(os.path.join(stem, "1"))
+    val_nll = model.evaluate(val.as_dataset(4096), verbose=0)
+    print(f"Validation NLL {val_nll:.3f} nats ({time.time() - start:.1f} s). Wrote {stem}.keras and {stem}/1/.")
     return 0
 
 
@@ -319,10 +317,13 @@ def make_parser():
     commands = parser.add_subparsers(dest="command", required=True)
 
     fit = commands.add_parser("fit", help="train a flow and write the model, a SavedModel, metrics and pictures")
-    fit.add_argument("data", nargs="?", default="moons",
+    fit.add_argument("data", nargs="*", default=["moons"],
                      help="an embedded dataset (moons, circles, eight_gaussians, checkerboard, pinwheel, "
                           "spirals, breast_cancer, digits), a .csv/.npy/.npz table, or an .npy of images "
-                          "(N, H, W, C) of integer levels for --model realnvp/glow (default: moons)")
+                          "(N, H, W, C) of integer levels for --model realnvp/glow (default: moons); "
+                          "with --stream, one or more text files or glob patterns")
+    fit.add_argument("--stream", action="store_true",
+                     help="read text tables larger than memory in batches, at every pass (every 10th row validates)")
     fit.add_argument("--model", default="realnvp", choices=MODEL_CHOICES)
     fit.add_argument("--epochs", type=_positive(int), default=40)
     fit.add_argument("--batch-size", type=_positive(int), default=256)

@@ -1,7 +1,8 @@
 """The greedy fitting loop of iterative Gaussianization (no gradients): blocks are fitted
 one at a time on the data transformed by the previous ones, with a stopping rule on the
 training gain or the validation log-likelihood (used by `RBIG` and the start of
-`GaussianizationFlow`)."""
+`GaussianizationFlow`; `tfflows.gaussianization.streamed` runs the same loop on data
+streamed in batches)."""
 
 import math
 import time
@@ -23,6 +24,51 @@ def _numpy(x):
     return np.asarray(ops.convert_to_numpy(x))
 
 
+class StoppingRule:
+    """Stop when the training gain per block (the reduction of the total correlation, in
+    nats) stays below `tol` for `patience` blocks, or, with validation data, when the
+    validation NLL has not improved for `patience` blocks; keep the best depth."""
+
+    def __init__(self, train_nll, max_blocks, tol, patience, validated, verbose):
+        self.train_nll, self.tol, self.patience, self.validated = train_nll, tol, patience, validated
+        self.history = {"train_nll": [], "val_nll": [], "tc_reduction": [], "seconds": []}
+        self.best_depth, self.best_val, self.wait_val, self.wait_tol = 0, math.inf, 0, 0
+        self.bar = keras.utils.Progbar(max_blocks, unit_name="block",
+                                       stateful_metrics=["train_nll", "gain", "val_nll"]) if verbose else None
+        self.start, self.values = time.perf_counter(), []
+
+    def update(self, depth, train_nll, val_nll=None):
+        """Record block `depth` (1-based); returns True when fitting should stop."""
+        gain, self.train_nll = self.train_nll - train_nll, train_nll
+        self.history["train_nll"].append(train_nll)
+        self.history["tc_reduction"].append(gain)
+        self.history["seconds"].append(time.perf_counter() - self.start)
+        self.values = [("train_nll", train_nll), ("gain", gain)]
+        self.wait_tol = self.wait_tol + 1 if gain < self.tol else 0
+        if self.validated:
+            self.history["val_nll"].append(val_nll)
+            self.values.append(("val_nll", val_nll))
+            if val_nll < self.best_val:
+                self.best_val, self.best_depth, self.wait_val = val_nll, depth, 0
+            else:
+                self.wait_val += 1
+        else:
+            self.best_depth = depth
+        if self.bar is not None:
+            self.bar.update(depth, values=self.values, finalize=False)
+        return self.wait_tol >= self.patience or self.wait_val >= self.patience
+
+    def finish(self, fitted):
+        """The depth to keep of `fitted` blocks."""
+        if self.bar is not None:
+            self.bar.update(fitted, values=self.values, finalize=True)
+        if self.validated and self.best_depth == 0:
+            return 1  # never return an empty model
+        if not self.validated and self.wait_tol >= self.patience:
+            return max(1, self.best_depth - self.patience)  # drop the blocks that gained < tol
+        return self.best_depth
+
+
 def greedy_blocks(make_block, x, val, max_blocks, tol, patience, verbose, dtype):
     """Fit blocks (lists of layers with `fit_from_data`) one at a time on the data
     transformed by the previous ones. Returns (layers of every fitted block, the depth to
@@ -33,12 +79,8 @@ def greedy_blocks(make_block, x, val, max_blocks, tol, patience, verbose, dtype)
     rows = x if val is None else np.concatenate([x, val], axis=0)
     h = ops.convert_to_tensor(rows, dtype)
     log_det = np.zeros(len(rows))
-    train_nll = gaussian_nll(rows[:n], log_det[:n])[0]
-    history = {"train_nll": [], "val_nll": [], "tc_reduction": [], "seconds": []}
-    blocks, best_depth, best_val, wait_val, wait_tol = [], 0, math.inf, 0, 0
-    bar = keras.utils.Progbar(max_blocks, unit_name="block",
-                              stateful_metrics=["train_nll", "gain", "val_nll"]) if verbose else None
-    start = time.perf_counter()
+    rule = StoppingRule(gaussian_nll(rows[:n], log_det[:n])[0], max_blocks, tol, patience, val is not None, verbose)
+    blocks = []
     for i in range(max_blocks):
         block = make_block(i)
         for layer in block:
@@ -48,31 +90,7 @@ def greedy_blocks(make_block, x, val, max_blocks, tol, patience, verbose, dtype)
             log_det += _numpy(ld)
         blocks.append(block)
         z = _numpy(h)
-        new_nll = gaussian_nll(z[:n], log_det[:n])[0]
-        gain, train_nll = train_nll - new_nll, new_nll
-        history["train_nll"].append(train_nll)
-        history["tc_reduction"].append(gain)
-        history["seconds"].append(time.perf_counter() - start)
-        values = [("train_nll", train_nll), ("gain", gain)]
-        wait_tol = wait_tol + 1 if gain < tol else 0
-        if val is not None:
-            val_nll = gaussian_nll(z[n:], log_det[n:])[0]
-            history["val_nll"].append(val_nll)
-            values.append(("val_nll", val_nll))
-            if val_nll < best_val:
-                best_val, best_depth, wait_val = val_nll, i + 1, 0
-            else:
-                wait_val += 1
-        else:
-            best_depth = i + 1
-        if bar is not None:
-            bar.update(i + 1, values=values, finalize=False)
-        if wait_tol >= patience or wait_val >= patience:
+        val_nll = None if val is None else gaussian_nll(z[n:], log_det[n:])[0]
+        if rule.update(i + 1, gaussian_nll(z[:n], log_det[:n])[0], val_nll):
             break
-    if bar is not None:
-        bar.update(len(blocks), values=values, finalize=True)
-    if val is not None and best_depth == 0:
-        best_depth = 1  # never return an empty model
-    if val is None and wait_tol >= patience:
-        best_depth = max(1, best_depth - patience)  # drop the blocks that gained < tol
-    return blocks, best_depth, history
+    return blocks, rule.finish(len(blocks)), rule.history

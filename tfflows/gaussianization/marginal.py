@@ -104,18 +104,30 @@ class MarginalGaussianization(FittedOnce, Bijector):
         self.initialized = self.add_weight(shape=(), initializer="zeros", trainable=False, name="initialized")
 
     # ----- fitting -------------------------------------------------------------------------
+    def fit_from_summary(self, summary):
+        """Fit the spline marginals from a summary of the data instead of the rows (a
+        `sketches.HistogramSketch` of a stream, or `marginal_fit.SampleSummary`); returns self."""
+        if self.method != "spline":
+            raise ValueError("Only method='spline' fits from a summary; the logistic mixture needs the rows.")
+        if not self.built:
+            self.build((None, len(summary.mean)))
+        self._set_knots(*smoothed_cdf_knots(summary, self.num_knots, self.bandwidth, self.shrinkage))
+        self.initialized.assign(1.0)
+        return self
+
+    def _set_knots(self, xk, yk, dk):
+        self.x_start.assign(xk[:, 0].astype(self.x_start.dtype))
+        self.x_gaps.assign(inverse_softplus(np.diff(xk, axis=1)).astype(self.x_gaps.dtype))
+        self.y_start.assign(yk[:, 0].astype(self.y_start.dtype))
+        self.y_gaps.assign(inverse_softplus(np.diff(yk, axis=1)).astype(self.y_gaps.dtype))
+        self.log_slopes.assign(inverse_soft_clamp(np.log(dk), 8.0).astype(self.log_slopes.dtype))
+
     def fit_from_data(self, x):
         """Fit the marginal CDFs to the rows of x (N, d); returns self."""
         x = np.asarray(ops.convert_to_numpy(x), dtype="float64").reshape(-1, int(np.shape(x)[-1]))
         self._ensure_built(ops.convert_to_tensor(x[:1], self.compute_dtype))
         if self.method == "spline":
-            xk, yk, dk = smoothed_cdf_knots(x, self.num_knots, self.bandwidth, self.shrinkage)
-            self.x_start.assign(xk[:, 0].astype(self.x_start.dtype))
-            self.x_gaps.assign(inverse_softplus(np.diff(xk, axis=1)).astype(self.x_gaps.dtype))
-            self.y_start.assign(yk[:, 0].astype(self.y_start.dtype))
-            self.y_gaps.assign(inverse_softplus(np.diff(yk, axis=1)).astype(self.y_gaps.dtype))
-            raw = inverse_soft_clamp(np.log(dk), 8.0)
-            self.log_slopes.assign(raw.astype(self.log_slopes.dtype))
+            self._set_knots(*smoothed_cdf_knots(x, self.num_knots, self.bandwidth, self.shrinkage))
         else:
             loc, log_scale, logits = logistic_mixture_em(x, self.num_components, self.bandwidth)
             self.loc.assign(loc.astype(self.loc.dtype))

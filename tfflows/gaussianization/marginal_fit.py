@@ -11,25 +11,54 @@ def inverse_softplus(v):
     return np.where(v > 20.0, v, np.log(np.expm1(np.maximum(v, 1e-30))))
 
 
+class SampleSummary:
+    """What the smoothed-CDF fit reads of the columns of x (n, d), exactly: size, moments,
+    quantiles, and the Gaussian-kernel CDF and density at given points. The streamed fit
+    reads the same from a mergeable histogram (`tfflows.gaussianization.sketches`)."""
+
+    def __init__(self, x):
+        self.sorted = np.sort(np.asarray(x, dtype="float64"), axis=0)
+        self.n = len(self.sorted)
+        self.mean, self.std = self.sorted.mean(axis=0), self.sorted.std(axis=0)
+
+    def quartile_spread(self):
+        x, n = self.sorted, self.n
+        return (x[int(0.75 * (n - 1))] - x[int(0.25 * (n - 1))]) / 1.349
+
+    def quantile(self, levels):
+        return np.quantile(self.sorted, levels, axis=0).T  # (d, K)
+
+    def kernel_cdf_pdf(self, points, h):
+        """mean_i Phi((p - x_i) / h) and mean_i phi((p - x_i) / h) / h at points (d, K)."""
+        x, n = self.sorted, self.n
+        cdf, pdf = np.empty_like(points), np.empty_like(points)
+        step = max(1, int(4e6 // (points.shape[1] * n)))  # columns per chunk, bounding memory
+        for j in range(0, x.shape[1], step):
+            z = (points[j:j + step, :, None] - x.T[j:j + step, None, :]) / h[j:j + step, None, None]  # (c, K, n)
+            cdf[j:j + step] = special.ndtr(z).mean(axis=2)
+            pdf[j:j + step] = np.exp(-0.5 * z**2).mean(axis=2) / (np.sqrt(2 * np.pi) * h[j:j + step, None])
+        return cdf, pdf
+
+
 def smoothed_cdf_knots(x, num_knots, bandwidth, shrinkage):
-    """Knots (x_k, y_k, d_k), each (d, K), of Phi^-1(F_hat) for the columns of x (n, d),
-    F_hat the Gaussian-kernel-smoothed empirical CDF of each column.
+    """Knots (x_k, y_k, d_k), each (d, K), of Phi^-1(F_hat) for the columns of x (n, d)
+    (or of a summary with `SampleSummary`'s interface), F_hat the Gaussian-kernel-smoothed
+    empirical CDF of each column.
 
     x_k are empirical quantiles at levels evenly spaced in Gaussian space (from the
     smallest to the largest data point); y_k = Phi^-1(F_hat(x_k)), taken from the smaller
     of F_hat and 1 - F_hat; d_k = f_hat(x_k) / phi(y_k), the exact slope of the smoothed
     map. `shrinkage` blends the map toward the standardizing affine map (x - mean) / std.
     """
-    x = np.sort(np.asarray(x, dtype="float64"), axis=0)
-    n = len(x)
-    mean, std = x.mean(axis=0), x.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
-    iqr = (x[int(0.75 * (n - 1))] - x[int(0.25 * (n - 1))]) / 1.349
+    summary = x if hasattr(x, "kernel_cdf_pdf") else SampleSummary(x)
+    n, mean = summary.n, summary.mean
+    std = np.where(summary.std > 0, summary.std, 1.0)
+    iqr = summary.quartile_spread()
     spread = np.where(iqr > 0, np.minimum(std, iqr), std)
     h = (bandwidth * 0.9 * n ** -0.2) * spread  # Silverman's rule, times `bandwidth`
     edge = special.ndtri(1.0 - 0.5 / n)
     levels = special.ndtr(np.linspace(-edge, edge, num_knots))
-    xk = np.quantile(x, levels, axis=0).T  # (d, K)
+    xk = summary.quantile(levels)  # (d, K)
     gaps = np.maximum(np.diff(xk, axis=1), 1e-4 * std[:, None])
     xk = xk[:, :1] + np.concatenate([np.zeros((len(xk), 1)), np.cumsum(gaps, axis=1)], axis=1)
     if bandwidth == 0:  # no kernel: the spline interpolates the empirical quantiles
@@ -38,12 +67,7 @@ def smoothed_cdf_knots(x, num_knots, bandwidth, shrinkage):
         inner = 2.0 / (1.0 / secant[:, 1:] + 1.0 / secant[:, :-1])  # harmonic mean (Fritsch-Carlson)
         dk = np.concatenate([secant[:, :1], inner, secant[:, -1:]], axis=1)
         return _shrink(xk, yk, dk, mean, std, shrinkage)
-    cdf, pdf = np.empty_like(xk), np.empty_like(xk)
-    step = max(1, int(4e6 // (num_knots * n)))  # columns per chunk, bounding memory
-    for j in range(0, x.shape[1], step):
-        z = (xk[j:j + step, :, None] - x.T[j:j + step, None, :]) / h[j:j + step, None, None]  # (c, K, n)
-        cdf[j:j + step] = special.ndtr(z).mean(axis=2)
-        pdf[j:j + step] = np.exp(-0.5 * z**2).mean(axis=2) / (np.sqrt(2 * np.pi) * h[j:j + step, None])
+    cdf, pdf = summary.kernel_cdf_pdf(xk, h)
     sf = 1.0 - cdf  # exact enough: F_hat lies in [1/(2n), 1 - 1/(2n)] at the knots
     yk = np.where(cdf < sf, special.ndtri(np.minimum(cdf, 0.5)), -special.ndtri(np.minimum(sf, 0.5)))
     dk = pdf * np.sqrt(2 * np.pi) * np.exp(0.5 * yk**2)

@@ -14,6 +14,7 @@ from keras import ops
 from tfflows.bijectors.chain import Chain
 from tfflows.flows import inputs
 from tfflows.flows.preset import Preset
+from tfflows.gaussianization import streamed
 from tfflows.gaussianization.greedy import greedy_blocks
 from tfflows.gaussianization.marginal import MarginalGaussianization
 from tfflows.gaussianization.rotations import Householder, Rotation, signed_householder_vectors
@@ -48,6 +49,26 @@ class _GreedyPreset(Preset):
     built. A refit of a built model (whose sub-layers Keras no longer lets change)
     writes the fitted weights into the existing blocks, and blocks beyond the new depth
     become identities (the same density as the shallower model)."""
+
+    def _greedy(self, make_block, x, validation_data, max_blocks, tol, patience, verbose, strategy=None):
+        """The greedy loop on arrays (exact, in memory) or on streamed batches (sketches)."""
+        if not streamed.is_stream(x) and strategy is None:
+            x, val = _check_data(self, x, validation_data)
+            return greedy_blocks(make_block, x, val, max_blocks, tol, patience, verbose, self.compute_dtype)
+        features = self.event_shape[0]
+        source = streamed.BatchSource(x if streamed.is_stream(x) else [_check_data(self, x, None)[0]], features)
+        val = None
+        if validation_data is not None:
+            val = validation_data if streamed.is_stream(validation_data) else [_check_data(self, validation_data,
+                                                                                          None)[0]]
+            val = streamed.BatchSource(val, features, "validation_data")
+        reduce = None
+        if strategy is not None:
+            from tfflows.interop.tf_training import all_reduce
+
+            reduce = all_reduce(strategy)
+        return streamed.streamed_greedy_blocks(make_block, source, val, max_blocks, tol, patience, verbose,
+                                               self.compute_dtype, reduce=reduce)
 
     def _install_blocks(self, blocks):
         """blocks: lists [marginal, rotation] of fitted layers, in order."""
@@ -117,7 +138,7 @@ class RBIG(_GreedyPreset):
                 Rotation(kind=a["rotation"], seed=a["seed"] + i, num_directions=a["num_directions"],
                          name=f"rotation_{i}")]
 
-    def fit_greedy(self, x, validation_data=None, max_blocks=100, tol=1e-3, patience=5, verbose=1):
+    def fit_greedy(self, x, validation_data=None, max_blocks=100, tol=1e-3, patience=5, verbose=1, strategy=None):
         """Add blocks one at a time, each fitted on the data transformed by the previous ones.
 
         Stops when the gain in training log-likelihood per row (the reduction of the
@@ -126,10 +147,17 @@ class RBIG(_GreedyPreset):
         log-likelihood has not improved for `patience` blocks; the best depth is kept.
         Shows a progress bar when `verbose`. Returns self (a fitted `Flow`); the
         per-block record is in `self.greedy_history`.
+
+        `x` (and `validation_data`) may also be data streamed in batches, for data larger
+        than memory: a `tf.data.Dataset`, a function returning an iterable of batches, or
+        a re-iterable of batches (`tfflows.data.files.TextBatches`); the fit then keeps
+        mergeable sketches instead of the rows (`tfflows.gaussianization.streamed`). With
+        a `tf.distribute` `strategy` (e.g. `MultiWorkerMirroredStrategy`), each worker
+        streams its own shard and the sketches are all-reduced, so every worker fits the
+        model of all the data.
         """
-        x, val = _check_data(self, x, validation_data)
-        blocks, depth, self.greedy_history = greedy_blocks(self._block, x, val, max_blocks, tol, patience,
-                                                           verbose, self.compute_dtype)
+        blocks, depth, self.greedy_history = self._greedy(self._block, x, validation_data, max_blocks, tol,
+                                                          patience, verbose, strategy)
         self._install_blocks(blocks[:depth])
         return self
 
@@ -243,18 +271,20 @@ class GaussianizationFlow(_GreedyPreset):
         return [marginal, Householder(num_reflections=a["num_reflections"], seed=a["seed"] + i,
                                       name=f"householder_{i}")]
 
-    def initialize_greedy(self, x, validation_data=None, max_blocks=100, tol=1e-3, patience=5, verbose=0):
+    def initialize_greedy(self, x, validation_data=None, max_blocks=100, tol=1e-3, patience=5, verbose=0,
+                          strategy=None):
         """Fit the blocks greedily, as `RBIG.fit_greedy` does (with `num_blocks=None`, with
-        its stopping rule and arguments). Returns self; the record is in `greedy_history`."""
-        x, val = _check_data(self, x, validation_data)
+        its stopping rule and arguments; arrays or streamed batches). Returns self; the
+        record is in `greedy_history`."""
+        val = validation_data
         a = self._arguments
-        if a["num_reflections"] not in (None, x.shape[1]):
+        if a["num_reflections"] not in (None, self.event_shape[0]):
             raise ValueError("GaussianizationFlow's greedy start stores each fitted rotation in a Householder layer, "
                              f"which needs num_reflections=None (= d); got {a['num_reflections']}.")
         if self._fixed_depth:
             max_blocks = patience = a["num_blocks"]
-        blocks, depth, self.greedy_history = greedy_blocks(lambda i: self._block(i, a, fitted=True), x, val,
-                                                            max_blocks, tol, patience, verbose, self.compute_dtype)
+        blocks, depth, self.greedy_history = self._greedy(lambda i: self._block(i, a, fitted=True), x, val,
+                                                          max_blocks, tol, patience, verbose, strategy)
         if not self._fixed_depth:
             blocks = blocks[:depth]
         elif a["marginal"] == "logistic":
@@ -263,14 +293,14 @@ class GaussianizationFlow(_GreedyPreset):
         # diag(f_i) M_i = Q_i diag(f_{i+1}) (`signed_householder_vectors`): the sign flips
         # f move forward through the next marginal (mirrored: -s(-x)) and vanish in the
         # symmetric base, so log_prob is RBIG's exactly.
-        fitted, flip = [], np.ones(x.shape[1])
+        fitted, flip = [], np.ones(self.event_shape[0])
         for i, (marginal, rotation) in enumerate(blocks):
             if i >= depth:
                 marginal.set_identity()  # beyond the validated depth: the density of RBIG at that depth
             else:
                 marginal.mirror(flip < 0)
             householder = self._block(i, a)[1]
-            householder.build((None, x.shape[1]))
+            householder.build((None, self.event_shape[0]))
             vectors, flip = signed_householder_vectors(flip[:, None] * _numpy(rotation.matrix("float64")))
             householder.vectors.assign(vectors.astype(householder.vectors.dtype))
             fitted.append([marginal, householder])

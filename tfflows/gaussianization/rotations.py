@@ -270,6 +270,19 @@ class Rotation(FittedOnce, Householder):
             return householder_vectors(random_orthogonal(d, self.seed))
         return np.zeros((k, d))  # identity until fitted
 
+    def fit_from_moments(self, covariance):
+        """kind="pca" from the covariance of the data alone (a streamed fit's exact second
+        moments); returns self."""
+        if self.kind != "pca":
+            raise ValueError(f"Only kind='pca' fits from moments; kind={self.kind!r} needs rows.")
+        covariance = np.asarray(covariance, dtype="float64")
+        if not self.built:
+            self.build((None, len(covariance)))
+        values, vectors = np.linalg.eigh(covariance)
+        self.set_matrix(vectors[:, np.argsort(values)[::-1]])
+        self.initialized.assign(1.0)
+        return self
+
     def fit_from_data(self, x):
         """Fit the rotation to the rows of x (N, d); returns self."""
         x = np.asarray(ops.convert_to_numpy(x), dtype="float64").reshape(-1, int(np.shape(x)[-1]))
