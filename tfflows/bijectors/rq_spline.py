@@ -15,7 +15,8 @@ h = y_k+1 - y_k, s = h / w and xi = (x - x_k) / w:
     dy/dx = s^2 (d_k+1 xi^2 + 2 s xi (1 - xi) + d_k (1 - xi)^2) / (s + (d_k+1 + d_k - 2 s) xi (1 - xi))^2
 The inverse is the root of a quadratic in xi (analytic). Every value's bin is found with
 0/1 masks and every knot is read as a sum of masked products (no gathers, whose
-gradients are scatters).
+gradients are scatters) in the conditioner-parameterized form; the explicit-knots form,
+whose knots all rows share, gathers them.
 """
 
 import math
@@ -223,21 +224,23 @@ def spline_from_knots(x, x_knots, y_knots, slopes, inverse=False):
     and above the last knot straight lines with slopes d_0 and d_K-1, so every finite input
     maps to a finite output with a finite log-derivative. Returns (y, log|dy/dx|)
     elementwise; with inverse=True, (x, log|dx/dy|) for x the input treated as y.
+
+    The knots are shared by every row, so each value's bin is an index into them (one
+    comparison count, then flat gathers whose gradients are cheap scatters into (D, K)):
+    memory O(N D K) for one boolean count only, which the greedy fits of large data need.
     """
-    # parameter-major (K, D) knots, as the masks and sums over bins below expect
-    xk, yk, dk = (ops.transpose(v) for v in (x_knots, y_knots, slopes))
-    src = yk if inverse else xk
-    lo, hi = src[0], src[-1]
+    src = y_knots if inverse else x_knots
+    lo, hi = src[:, 0], src[:, -1]
     v = ops.clip(x, lo, hi)
-    # through[j] = 1 where v is at or after knot j (j = 0..K-2): bin j is one_hot[j]
-    passed = ops.cast(v[..., None, :] >= src[None, 1:-1, :], x.dtype)
-    through = ops.concatenate([ops.ones_like(passed[..., :1, :]), passed], axis=-2)
-    one_hot = through - ops.concatenate([passed, ops.zeros_like(passed[..., :1, :])], axis=-2)
+    features, knots = int(src.shape[0]), int(src.shape[1])
+    index = ops.sum(ops.cast(v[..., None] >= src[None, :, 1:-1], "int32"), axis=-1)  # bin 0..K-2
+    flat = index + ops.cast(ops.arange(features) * knots, "int32")
 
-    def pick(knots):  # (left knot, right knot) of each value's bin
-        return ops.sum(one_hot * knots[:-1], axis=-2), ops.sum(one_hot * knots[1:], axis=-2)
+    def pick(table):  # (left knot, right knot) of each value's bin
+        table = ops.reshape(table, (-1,))
+        return ops.take(table, flat), ops.take(table, flat + 1)
 
-    (x_k, x_k1), (y_k, y_k1), (d_k, d_k1) = pick(xk), pick(yk), pick(dk)
+    (x_k, x_k1), (y_k, y_k1), (d_k, d_k1) = pick(x_knots), pick(y_knots), pick(slopes)
     out, log_deriv = _evaluate_in_bin(v, x_k, x_k1, y_k, y_k1, d_k, d_k1, inverse)
-    dst = xk if inverse else yk
-    return _linear_tails(x, out, log_deriv, lo, hi, dst[0], dst[-1], dk[0], dk[-1], inverse)
+    dst = x_knots if inverse else y_knots
+    return _linear_tails(x, out, log_deriv, lo, hi, dst[:, 0], dst[:, -1], slopes[:, 0], slopes[:, -1], inverse)
