@@ -19,12 +19,12 @@ import keras
 from keras import ops
 
 from tfflows._math import draw_seed, reduce_log_det
-from tfflows.bijectors.base import Bijector
+from tfflows.bijectors.conditioned import Conditioned
 from tfflows.bijectors.transformers import AffineTransformer, SplineTransformer
 from tfflows.nets.made import MADE
 
 
-class Autoregressive(Bijector):
+class Autoregressive(Conditioned):
     """Base of autoregressive layers; a subclass sets `self.transformer` and
     `self.density_is_parallel` (True: forward = T, one pass; False: forward = T^-1).
 
@@ -36,10 +36,11 @@ class Autoregressive(Bijector):
     """
 
     density_is_parallel = True
+    conditioner_attribute = "made"
 
     def __init__(self, hidden_units=(64, 64), order="given", seed=None, activation="relu",
                  context_features=0, conditioner=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(conditioner=conditioner, **kwargs)
         self.hidden_units = tuple(int(h) for h in hidden_units)
         self.order = order if isinstance(order, str) else [int(i) for i in order]
         if seed is None and isinstance(order, str) and order == "random":
@@ -47,8 +48,6 @@ class Autoregressive(Bijector):
         self.seed = None if seed is None else int(seed)
         self.activation = activation
         self.context_features = int(context_features)
-        self.custom_conditioner = conditioner is not None
-        self.made = conditioner
 
     def build(self, input_shape):
         self._features = int(input_shape[-1])
@@ -87,24 +86,8 @@ class Autoregressive(Bijector):
         return self._sequential(y, context) if self.density_is_parallel else self._parallel(y, context)
 
     def get_config(self):
-        config = {
-            **super().get_config(),
-            "hidden_units": list(self.hidden_units),
-            "order": self.order,
-            "seed": self.seed,
-            "activation": self.activation,
-            "context_features": self.context_features,
-        }
-        if self.custom_conditioner:
-            config["conditioner"] = keras.saving.serialize_keras_object(self.made)
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("conditioner"), dict):
-            config["conditioner"] = keras.saving.deserialize_keras_object(config["conditioner"])
-        return cls(**config)
+        return {**super().get_config(), "hidden_units": list(self.hidden_units), "order": self.order,
+                "seed": self.seed, "activation": self.activation, "context_features": self.context_features}
 
 
 class _AffineAutoregressive(Autoregressive):
@@ -112,8 +95,6 @@ class _AffineAutoregressive(Autoregressive):
         super().__init__(*args, **kwargs)
         self.transformer = AffineTransformer(log_scale_clamp)
 
-    def get_config(self):
-        return {**super().get_config(), "log_scale_clamp": self.transformer.log_scale_clamp}
 
 
 @keras.saving.register_keras_serializable(package="tfflows")
@@ -169,13 +150,3 @@ class SplineAutoregressive(Autoregressive):
         super().__init__(*args, **kwargs)
         self.transformer = SplineTransformer(bins, bound)
 
-    @property
-    def bins(self):
-        return self.transformer.bins
-
-    @property
-    def bound(self):
-        return self.transformer.bound
-
-    def get_config(self):
-        return {**super().get_config(), "bins": self.bins, "bound": self.bound}

@@ -13,7 +13,7 @@ import numpy as np
 from keras import ops
 
 from tfflows._math import reduce_log_det
-from tfflows.bijectors.base import Bijector
+from tfflows.bijectors.conditioned import Conditioned
 from tfflows.bijectors.transformers import AdditiveTransformer, AffineTransformer, SplineTransformer
 from tfflows.nets.mlp import MLP
 
@@ -42,7 +42,7 @@ def make_mask(kind, features, flip=False):
     return mask
 
 
-class Coupling(Bijector):
+class Coupling(Conditioned):
     """Base of vector coupling layers; a subclass sets `self.transformer`.
 
     forward:  y_a = x_a,  y_b = tau(x_b; theta(x_a, context))
@@ -58,14 +58,12 @@ class Coupling(Bijector):
 
     def __init__(self, mask="half", flip=False, hidden_units=(64, 64), activation="relu",
                  context_features=0, conditioner=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(conditioner=conditioner, **kwargs)
         self.mask = mask if isinstance(mask, str) else [bool(m) for m in np.ravel(mask)]
         self.flip = bool(flip)
         self.hidden_units = tuple(hidden_units)
         self.activation = activation
         self.context_features = int(context_features)
-        self.custom_conditioner = conditioner is not None
-        self.conditioner = conditioner
 
     def build(self, input_shape):
         features = int(input_shape[-1])
@@ -110,24 +108,8 @@ class Coupling(Bijector):
         return self._merge(y_a, x_b), self._log_det(log_deriv, y)
 
     def get_config(self):
-        config = {
-            **super().get_config(),
-            "mask": self.mask,
-            "flip": self.flip,
-            "hidden_units": list(self.hidden_units),
-            "activation": self.activation,
-            "context_features": self.context_features,
-        }
-        if self.custom_conditioner:
-            config["conditioner"] = keras.saving.serialize_keras_object(self.conditioner)
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("conditioner"), dict):
-            config["conditioner"] = keras.saving.deserialize_keras_object(config["conditioner"])
-        return cls(**config)
+        return {**super().get_config(), "mask": self.mask, "flip": self.flip, "hidden_units": list(self.hidden_units),
+                "activation": self.activation, "context_features": self.context_features}
 
 
 @keras.saving.register_keras_serializable(package="tfflows")
@@ -160,8 +142,6 @@ class AffineCoupling(Coupling):
         super().__init__(*args, **kwargs)
         self.transformer = AffineTransformer(log_scale_clamp)
 
-    def get_config(self):
-        return {**super().get_config(), "log_scale_clamp": self.transformer.log_scale_clamp}
 
 
 @keras.saving.register_keras_serializable(package="tfflows")
@@ -180,13 +160,3 @@ class SplineCoupling(Coupling):
         super().__init__(*args, **kwargs)
         self.transformer = SplineTransformer(bins, bound)
 
-    @property
-    def bins(self):
-        return self.transformer.bins
-
-    @property
-    def bound(self):
-        return self.transformer.bound
-
-    def get_config(self):
-        return {**super().get_config(), "bins": self.bins, "bound": self.bound}

@@ -18,6 +18,10 @@ class AdditiveTransformer:
 
     params_per_feature = 1
 
+    def config(self):
+        """The constructor arguments, merged into the owning layer's config."""
+        return {}
+
     def forward(self, u, params):
         return u + params[..., 0, :], None
 
@@ -34,6 +38,9 @@ class AffineTransformer:
 
     def __init__(self, log_scale_clamp=3.0):
         self.log_scale_clamp = float(log_scale_clamp)
+
+    def config(self):
+        return {"log_scale_clamp": self.log_scale_clamp}
 
     def _shift_and_log_scale(self, params):
         # unstack, not params[..., 0, :]: the gradient of a strided slice is expensive on
@@ -59,6 +66,9 @@ class SplineTransformer:
         self.bins = int(bins)
         self.bound = float(bound)
         self.params_per_feature = spline_params_per_feature(self.bins)
+
+    def config(self):
+        return {"bins": self.bins, "bound": self.bound}
 
     def forward(self, u, params):
         return rational_quadratic_spline(u, params, self.bound, axis=-2)

@@ -97,7 +97,7 @@ class ImageCoupling(ImageLayer):
         return self._couple(y, context, inverse=True)
 
     def get_config(self):
-        return {**super().get_config(), "mask": self.mask, "flip": self.flip,
+        return {**super().get_config(), **self.transformer.config(), "mask": self.mask, "flip": self.flip,
                 "hidden_channels": self.hidden_channels, "num_blocks": self.num_blocks,
                 "kernel_size": self.kernel_size, "activation": self.activation,
                 "context_features": self.context_features}
@@ -125,5 +125,3 @@ class ConvAffineCoupling(ImageCoupling):
         super().__init__(*args, **kwargs)
         self.transformer = AffineTransformer(log_scale_clamp)
 
-    def get_config(self):
-        return {**super().get_config(), "log_scale_clamp": self.transformer.log_scale_clamp}
