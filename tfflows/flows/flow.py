@@ -19,7 +19,6 @@ from tfflows.bijectors.base import precision_policies
 from tfflows.data import validation
 from tfflows.distributions import StandardNormal
 from tfflows.flows import inputs, training
-from tfflows.flows.callbacks import EpochProgbarLogger, StopOnNonFiniteLoss
 from tfflows.flows.training import split_inputs
 
 # Training steps per call of the train function when `compile` is given
@@ -119,20 +118,16 @@ class Flow(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Mean negative log-likelihood in nats (plus any regularization losses)."""
-        if sample_weight is not None:
-            # Keras's "sum over batch size": with weights of mean 1 over the data (array
-            # inputs are normalized so), the epoch mean is sum(w nll) / sum(w), and a batch
-            # of zero weights contributes 0 (never 0 / 0)
-            nll = -ops.mean(y_pred * ops.cast(sample_weight, y_pred.dtype))
-        else:
-            nll = -ops.mean(y_pred)
-        if self.losses:
-            nll = nll + ops.sum(self.losses)
-        if _tensorflow_backend():
-            from tfflows.interop.tf_training import scale_for_replicas
+        # Keras's "sum over batch size": with weights of mean 1 over the data (array
+        # inputs are normalized so), the epoch mean is sum(w nll) / sum(w), and a batch
+        # of zero weights contributes 0 (never 0 / 0)
+        log_p = y_pred if sample_weight is None else y_pred * ops.cast(sample_weight, y_pred.dtype)
+        extra = ops.sum(self.losses) if self.losses else None
+        if _tensorflow_backend():  # each replica's share of the global batch under tf.distribute
+            from tfflows.interop.tf_training import replica_loss
 
-            nll = scale_for_replicas(nll)
-        return nll
+            return replica_loss(log_p, extra)
+        return -ops.mean(log_p) if extra is None else extra - ops.mean(log_p)
 
     # ----- the boundary: checks and conversion, once ------------------------------------
     def _check_rows(self, x, what="x", finite=False, event_shape="data"):
@@ -222,9 +217,14 @@ class Flow(keras.Model):
         """Keras's `compile`; the loss is always the model's own negative log-likelihood.
 
         `steps_per_execution="auto"` runs up to `AUTO_STEPS_PER_EXECUTION` (32) training
-        steps per call of the train function (on TensorFlow one compiled loop, on JAX a
-        Python loop over the compiled step), and 1 under a `tf.distribute` strategy;
-        batch-level callbacks then see every 32nd batch (and the running mean loss).
+        steps per call of the train function (on TensorFlow one compiled loop; on JAX a
+        Python loop over the compiled step); batch-level callbacks then see every 32nd
+        batch (and the running mean loss). Under MirroredStrategy and
+        MultiWorkerMirroredStrategy the loop is tfflows's own (Keras 3.15's fails there
+        with more than one step, its nested step function's collectives inside a
+        `tf.cond`: the failure of keras-team/keras#19246; and under multi-worker with any
+        count, tensorflow/tensorflow#72388; see `tfflows.interop.tf_training`); under
+        other strategies (TPU) or with `jit_compile=True` it is Keras's, and "auto" is 1.
         Pass `steps_per_execution=1` for per-batch callbacks. Under the global policy
         "mixed_float16" the optimizer is wrapped in `keras.optimizers.LossScaleOptimizer`
         (the conditioner networks compute in float16)."""
@@ -235,21 +235,12 @@ class Flow(keras.Model):
             raise ValueError("compile(metrics=...) is not supported: flows have no targets to compare. "
                              "The loss (mean NLL in nats) is reported; use evaluate(x) or log_prob(x).")
         if steps_per_execution == "auto":
-            steps_per_execution = 1 if self._under_tf_distribute() else AUTO_STEPS_PER_EXECUTION
+            steps_per_execution = AUTO_STEPS_PER_EXECUTION if training.multi_step_supported(self, kwargs) else 1
         if keras.config.dtype_policy().name == "mixed_float16":
             optimizer = keras.optimizers.get(optimizer)
             if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         super().compile(optimizer, steps_per_execution=steps_per_execution, **kwargs)
-
-    def _under_tf_distribute(self):
-        # Keras's multi-step loop fails on distributed datasets (tf.distribute), so
-        # "auto" means one step per execution under a strategy.
-        if not _tensorflow_backend():
-            return False
-        from tfflows.interop.tf_training import under_strategy
-
-        return under_strategy(self)
 
     def compile_from_config(self, config):
         # Keras skips compile() when loading a model whose class overrides it; this
@@ -279,7 +270,7 @@ class Flow(keras.Model):
         requested_batch_size = batch_size
         train, val = training.train_and_validation(self, x, sample_weight, validation_data, validation_split)
         training.prepare_training(self, train.first)
-        callbacks = self._training_callbacks(callbacks, verbose)
+        callbacks = training.training_callbacks(callbacks, verbose)
         if train.stream is not None:
             x = train.stream
         else:
@@ -318,13 +309,16 @@ class Flow(keras.Model):
         self._ensure_built_for(training.split_inputs(data)[0])
         return super().predict(data, batch_size=batch_size, verbose=verbose, **kwargs)
 
-    def _training_callbacks(self, callbacks, verbose):
-        callbacks = list(callbacks or [])
-        if not any(isinstance(c, StopOnNonFiniteLoss) for c in callbacks):
-            callbacks.append(StopOnNonFiniteLoss())
-        if verbose != 0 and not any(isinstance(c, keras.callbacks.ProgbarLogger) for c in callbacks):
-            callbacks.append(EpochProgbarLogger())
-        return callbacks
+    def make_train_function(self, force=False):
+        # under a mirrored strategy, tfflows's loop (see `training.distributed_function`)
+        if not training.distributed_function(self, "train", force):
+            super().make_train_function(force)
+        return self.train_function
+
+    def make_test_function(self, force=False):
+        if not training.distributed_function(self, "test", force):
+            super().make_test_function(force)
+        return self.test_function
 
     def _strategy_scope(self):
         strategy = getattr(self, "distribute_strategy", None)  # TensorFlow backend only

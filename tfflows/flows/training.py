@@ -10,6 +10,7 @@ from keras import ops
 
 from tfflows._math import draw_seed
 from tfflows.flows import inputs as forms
+from tfflows.flows.callbacks import EpochProgbarLogger, StopOnNonFiniteLoss
 
 
 def split_inputs(inputs):
@@ -55,7 +56,19 @@ def checked(flow, data, sample_weight, what):
     if sample_weight is not None:
         weights = forms.normalized_weights(forms.check_weights(sample_weight, forms.rows(arrays), what),
                                            flow.compute_dtype)
+    if (weights is not None or isinstance(arrays, dict)) and _multi_worker(flow):
+        raise ValueError(f"{what}: under MultiWorkerMirroredStrategy Keras (3.15) cannot feed batches of "
+                         "several tensors (sample weights or a context) to fit/evaluate "
+                         "(keras-team/keras#20329); train on x alone there, or use MirroredStrategy.")
     return Data(arrays=arrays, weights=weights, first=forms.head(arrays, 256))
+
+
+def _multi_worker(flow):
+    if keras.backend.backend() != "tensorflow":
+        return False
+    from tfflows.interop.tf_training import multi_worker
+
+    return multi_worker(flow)
 
 
 def train_and_validation(flow, x, sample_weight, validation_data, validation_split):
@@ -116,3 +129,40 @@ def prepare_training(flow, first):
             # without a distribution strategy): variables created during a trace make
             # tf.function trace the whole train step a second time.
             flow.optimizer.build(flow.trainable_variables)
+
+
+def training_callbacks(callbacks, verbose):
+    """`fit`'s callbacks with `StopOnNonFiniteLoss` and (unless silent) the epoch progress bar."""
+    callbacks = list(callbacks or [])
+    if not any(isinstance(c, StopOnNonFiniteLoss) for c in callbacks):
+        callbacks.append(StopOnNonFiniteLoss())
+    if verbose != 0 and not any(isinstance(c, keras.callbacks.ProgbarLogger) for c in callbacks):
+        callbacks.append(EpochProgbarLogger())
+    return callbacks
+
+
+def multi_step_supported(flow, compile_kwargs):
+    """Whether compile's steps_per_execution="auto" may run several steps per execution:
+    everywhere but under a tf.distribute strategy whose loop stays Keras's (TPU, or an
+    explicit jit_compile=True), which fails with more."""
+    if keras.backend.backend() != "tensorflow":
+        return True
+    from tfflows.interop.tf_training import mirrored, under_strategy
+
+    return not under_strategy(flow) or (mirrored(flow) and compile_kwargs.get("jit_compile") is not True)
+
+
+def distributed_function(flow, kind, force=False):
+    """Sets `flow.train_function` (kind "train") or `test_function` ("test") to tfflows's
+    loop under a mirrored strategy (`tfflows.interop.tf_training.step_function`) and
+    returns True; False where Keras's own function is used."""
+    if keras.backend.backend() != "tensorflow":
+        return False
+    from tfflows.interop.tf_training import runs_own_loop, step_function
+
+    if not runs_own_loop(flow):
+        return False
+    attribute = f"{kind}_function"
+    if getattr(flow, attribute) is None or force:
+        setattr(flow, attribute, step_function(flow, getattr(flow, f"{kind}_step")))
+    return True

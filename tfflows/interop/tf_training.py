@@ -71,11 +71,88 @@ def under_strategy(model):
     return tf.distribute.has_strategy() or model.distribute_strategy is not tf.distribute.get_strategy()
 
 
-def scale_for_replicas(loss):
-    """Under tf.distribute each replica's loss is divided by the replica count, so that the
-    summed gradients are those of the global mean (as Keras does for compiled losses)."""
+def mirrored(model):
+    """Whether `model` is under a MirroredStrategy or MultiWorkerMirroredStrategy."""
+    mirrored_strategies = (tf.distribute.MirroredStrategy, tf.distribute.MultiWorkerMirroredStrategy)
+    return isinstance(model.distribute_strategy, mirrored_strategies)
+
+
+def multi_worker(model):
+    """Whether `model` is under a strategy with replicas on more than one worker."""
+    strategy = model.distribute_strategy
+    return under_strategy(model) and strategy.num_replicas_in_sync > len(strategy.extended.worker_devices)
+
+
+def runs_own_loop(model):
+    """Whether `fit`/`evaluate` of `model` run `step_function`'s loop instead of Keras's:
+    under a mirrored strategy, unless XLA-compiled (other strategies, e.g. TPU, and
+    `jit_compile=True` keep Keras's)."""
+    return mirrored(model) and under_strategy(model) and not model.jit_compile
+
+
+def step_function(model, step):
+    """Keras's train (or test) function for `model` under a mirrored strategy: up to
+    `model.steps_per_execution` calls of `step` per execution, in one `tf.function`, each
+    step traced inline, and the logs read once after the loop as the model's metrics
+    (summed over replicas and workers by the metric variables' on-read aggregation).
+
+    Keras's own function fails under these strategies (Keras 3.15, TF 2.21): its loop for
+    steps_per_execution > 1 calls the step as a nested `tf.function` inside a `tf.cond`,
+    and a nested function holding cross-replica collectives fails there under
+    MirroredStrategy ("You must feed a value for placeholder tensor"); and under
+    MultiWorkerMirroredStrategy it reduces each scalar log with
+    `strategy.reduce("MEAN", value, axis=0)`, which fails ("Invalid reduction dimension 0
+    for input with 0 dimensions", tensorflow/tensorflow#72388)."""
+    strategy, steps = model.distribute_strategy, int(model.steps_per_execution)
+
+    def run(iterator):
+        def body(executed, exhausted):
+            optional = iterator.get_next_as_optional()  # has_value agrees on every worker
+
+            def one_step():
+                strategy.run(step, args=(optional.get_value(),))
+                return tf.constant(1)
+
+            has_value = optional.has_value()
+            return executed + tf.cond(has_value, one_step, lambda: tf.constant(0)), tf.logical_not(has_value)
+
+        def more(executed, exhausted):
+            return tf.logical_and(executed < steps, tf.logical_not(exhausted))
+
+        executed, _ = tf.while_loop(more, body, (tf.constant(0), tf.constant(False)))
+        return executed, model.get_metrics_result()
+
+    if not model.run_eagerly:
+        run = tf.function(run, reduce_retracing=True)
+
+    def function(iterator):
+        executed, logs = run(iterator)
+        if int(executed) == 0:
+            raise StopIteration
+        return logs
+
+    return function
+
+
+def replica_loss(log_p, extra=None):
+    """The mean negative log-likelihood -mean(log_p) (plus `extra`, regularization), as
+    each replica's share under tf.distribute, so that the gradients summed over the
+    replicas are those of the global batch's mean, exactly, however the batch is split:
+    the replica's sum over its rows divided by the global batch's row count (one scalar
+    all-reduce per step). Its value is the replica's own mean divided by the replica
+    count (Keras's convention, which its loss tracker undoes: the reported loss is then
+    the global mean as well); a replica given no rows (a last batch smaller than the
+    replica count) contributes 0, never 0 / 0."""
+    context = tf.distribute.get_replica_context()
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    return loss if replicas == 1 else loss / replicas
+    if replicas == 1 or context is None:  # no strategy, or a symbolic call outside the replicas
+        loss = -tf.reduce_mean(log_p)
+        return loss if extra is None else loss + extra
+    rows = tf.cast(tf.shape(log_p)[0], log_p.dtype)
+    total = -tf.reduce_sum(log_p)
+    share = total / tf.stop_gradient(context.all_reduce(tf.distribute.ReduceOp.SUM, rows))
+    loss = share + tf.stop_gradient(tf.math.divide_no_nan(total, rows) / replicas - share)
+    return loss if extra is None else loss + extra / replicas
 
 
 class CheckpointVariables(tf.Module):
@@ -86,3 +163,35 @@ class CheckpointVariables(tf.Module):
     def __init__(self, model):
         super().__init__(name="checkpoint_variables")
         self.model_variables = [variable.value for variable in model.variables]
+
+
+def all_reduce(strategy):
+    """A `reduce(arrays, how)` for the streamed greedy fit: each named NumPy array summed
+    ("sum"), minimized ("min"), maximized ("max") over the workers of `strategy`, or
+    taken from the first worker ("first"; same shape on every worker), so every worker
+    fits the same blocks from every worker's rows. Each worker counts once, however many
+    local replicas it has."""
+    import numpy as np
+
+    local = max(1, len(strategy.extended.worker_devices))
+    sum_op, max_op = tf.distribute.ReduceOp.SUM, tf.distribute.ReduceOp.MAX
+
+    def reduce_one(value, how):
+        context = tf.distribute.get_replica_context()
+        if how == "first":
+            first = tf.cast(tf.equal(context.replica_id_in_sync_group, 0), value.dtype)
+            return context.all_reduce(sum_op, value * first)
+        if how == "min":
+            return -context.all_reduce(max_op, -value)
+        if how == "max":
+            return context.all_reduce(max_op, value)
+        return context.all_reduce(sum_op, value) / local
+
+    def reduce(arrays, how):
+        names = sorted(arrays)
+        values = [tf.constant(np.asarray(arrays[name], dtype="float64")) for name in names]
+        results = strategy.run(lambda: [reduce_one(v, how[n]) for n, v in zip(names, values)])
+        return {name: np.asarray(strategy.experimental_local_results(value)[0])
+                for name, value in zip(names, results)}
+
+    return reduce
