@@ -293,6 +293,8 @@ class Flow(keras.Model):
                                     **kwargs)
         data = training.checked(self, x, sample_weight, "x")
         self._ensure_built_for(training.split_inputs(data.first)[0])
+        if not self.compiled:  # nothing to train: the loss alone
+            self.compile()
         if data.stream is not None:
             return super().evaluate(data.stream, verbose=verbose, **kwargs)
         source, more = training.array_source(data, batch_size, shuffle=False)
