@@ -66,6 +66,19 @@ def start_cluster():
     return strategy
 
 
+def greedy_report(strategy, task):
+    """The streamed greedy RBIG fit: every worker streams its half of the rows and the
+    sketches are all-reduced (`strategy`), the single process streams all of them."""
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(4000, 3))
+    rows = np.c_[z[:, 0], z[:, 0] ** 2 + 0.5 * z[:, 1], np.exp(0.5 * z[:, 2])].astype("float32")
+    mine = rows[task::2] if strategy is not None else rows
+    batches = [mine[i:i + 500] for i in range(0, len(mine), 500)]
+    flow = tff.RBIG(3).fit_greedy(batches, max_blocks=3, patience=3, tol=-1.0, verbose=0, strategy=strategy)
+    return {"rbig_log_prob": np.asarray(flow.log_prob(rows[:200]), dtype="float64").tolist(),
+            "rbig_blocks": flow.num_blocks}
+
+
 def main(config_path):
     with open(config_path) as f:
         config = json.load(f)
@@ -111,6 +124,8 @@ def main(config_path):
                                                 for a, b in zip(saved.get_weights(), flow.get_weights()))
         report["checkpoint_log_prob_diff"] = float(np.max(np.abs(np.asarray(saved.log_prob(x))
                                                                  - np.asarray(flow.log_prob(x)))))
+    if config.get("rbig"):
+        report.update(greedy_report(strategy if config["multi"] else None, task))
     out = config["out"] + (f".{task}" if config["multi"] else "")
     with open(out, "w") as f:
         json.dump(report, f)

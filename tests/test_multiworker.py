@@ -102,9 +102,9 @@ def runs(tmp_path_factory):
     two-worker run with checkpoints interrupted at epoch 2; then that run's restart."""
     tmp_path = tmp_path_factory.mktemp("multiworker")
     single_out = str(tmp_path / "single")
-    single = _start({"multi": False, "out": single_out, "validation": True, "epochs": EPOCHS},
+    single = _start({"multi": False, "out": single_out, "validation": True, "epochs": EPOCHS, "rbig": True},
                     str(tmp_path / "single.json"), _environment())
-    plain, plain_out = _cluster(tmp_path, "plain", validation=True, epochs=EPOCHS)
+    plain, plain_out = _cluster(tmp_path, "plain", validation=True, epochs=EPOCHS, rbig=True)
     saving = {"epochs": EPOCHS, "backup_dir": str(tmp_path / "backup"), "checkpoint": str(tmp_path / "flow.keras")}
     first, first_out = _cluster(tmp_path, "first", interrupt_at=2, **saving)
     _finish(plain + first + [single])
@@ -143,3 +143,13 @@ def test_model_checkpoint_written_by_the_chief(runs):
     assert chief["checkpoint_weights_diff"] == 0.0  # the last epoch's checkpoint: the final weights
     assert chief["checkpoint_log_prob_diff"] < 1e-5
     assert "checkpoint_weights_diff" not in runs["resumed"][1]
+
+
+def test_streamed_greedy_rbig_statistics_are_all_reduced_across_workers(runs):
+    """Each worker streams half of the rows; with the sketches all-reduced both fit the
+    model of all the rows, the one a single process fits streaming all of them."""
+    single, workers = runs["single"], runs["plain"]
+    for worker in workers:
+        assert worker["rbig_blocks"] == single["rbig_blocks"] == 3
+        np.testing.assert_allclose(worker["rbig_log_prob"], single["rbig_log_prob"], rtol=1e-4, atol=1e-4)
+    assert workers[0]["rbig_log_prob"] == workers[1]["rbig_log_prob"]

@@ -174,18 +174,15 @@ def all_reduce(strategy):
     import numpy as np
 
     local = max(1, len(strategy.extended.worker_devices))
-    sum_op, max_op = tf.distribute.ReduceOp.SUM, tf.distribute.ReduceOp.MAX
 
     def reduce_one(value, how):
         context = tf.distribute.get_replica_context()
+        if how == "sum":
+            return context.all_reduce(tf.distribute.ReduceOp.SUM, value) / local
+        gathered = context.all_gather(value[None], axis=0)  # (replicas, ...): ReduceOp has no MIN/MAX
         if how == "first":
-            first = tf.cast(tf.equal(context.replica_id_in_sync_group, 0), value.dtype)
-            return context.all_reduce(sum_op, value * first)
-        if how == "min":
-            return -context.all_reduce(max_op, -value)
-        if how == "max":
-            return context.all_reduce(max_op, value)
-        return context.all_reduce(sum_op, value) / local
+            return gathered[0]
+        return tf.reduce_min(gathered, axis=0) if how == "min" else tf.reduce_max(gathered, axis=0)
 
     def reduce(arrays, how):
         names = sorted(arrays)
