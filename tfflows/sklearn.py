@@ -2,7 +2,7 @@
 of IPL-UV's rbig (`fit` / `transform` / `inverse_transform` / `score_samples`).
 
     from tfflows.sklearn import RBIG
-    model = RBIG(rotation="pca").fit(X_train)
+    model = RBIG().fit(X_train)
     Z = model.transform(X_test)                  # Gaussianized: z = f(x), ~ N(0, I)
     X_back = model.inverse_transform(Z)          # x = f^-1(z)
     model.score_samples(X_test)                  # log p(x) per row, nats
@@ -47,8 +47,8 @@ class RBIG(DensityMixin, TransformerMixin, BaseEstimator):
     flow, savable and exportable), `n_features_in_`, `n_blocks_`, `history_`.
     """
 
-    def __init__(self, rotation="pca", num_knots=32, bandwidth=1.0, shrinkage=0.2, max_blocks=100, tol=1e-3,
-                 patience=5, validation_fraction=0.2, random_state=0):
+    def __init__(self, rotation="max_sliced_wasserstein", num_knots=16, bandwidth=1.5, shrinkage=0.4, max_blocks=100,
+                 tol=1e-3, patience=5, validation_fraction=0.2, random_state=0):
         self.rotation = rotation
         self.num_knots = num_knots
         self.bandwidth = bandwidth

@@ -28,9 +28,22 @@ class SampleSummary:
     def quantile(self, levels):
         return np.quantile(self.sorted, levels, axis=0).T  # (d, K)
 
+    # Above this many rows the kernel sums are binned (a 4,096-bin `HistogramSketch` on an
+    # asinh grid: each row moves by at most half a bin, under 0.3% of h at n = 1e4 and
+    # bandwidth 1.5; midpoint-rule error O((w / h)^2)); below it they are exact.
+    BINNED_ABOVE = 4096
+
     def kernel_cdf_pdf(self, points, h):
         """mean_i Phi((p - x_i) / h) and mean_i phi((p - x_i) / h) / h at points (d, K)."""
         x, n = self.sorted, self.n
+        if n > self.BINNED_ABOVE:
+            from tfflows.gaussianization.sketches import HistogramSketch
+
+            scale = np.where(self.std > 0, self.std, 1.0)
+            reach = float(np.max(np.abs(x - self.mean) / scale)) * 1.001 + 1e-9
+            sketch = HistogramSketch(self.mean, scale, bins=4096, value_range=reach)
+            sketch.add(x)
+            return sketch.kernel_cdf_pdf(points, h)
         cdf, pdf = np.empty_like(points), np.empty_like(points)
         step = max(1, int(4e6 // (points.shape[1] * n)))  # columns per chunk, bounding memory
         for j in range(0, x.shape[1], step):
