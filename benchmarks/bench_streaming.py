@@ -28,12 +28,13 @@ sys.path.insert(0, HERE)
 import report  # noqa: E402
 
 
-def batches(rows, d, batch=65536, seed=0):
-    """A function returning a fresh iterator over the same rows (re-iterable source)."""
-    mixing = np.random.default_rng(seed).normal(size=(d, d)) / np.sqrt(d)
+def batches(rows, d, batch=65536, sample=1):
+    """A function returning a fresh iterator over the same rows (re-iterable source);
+    every `sample` draws other rows of the same distribution (one mixing matrix)."""
+    mixing = np.random.default_rng(0).normal(size=(d, d)) / np.sqrt(d)
 
     def iterate():
-        rng = np.random.default_rng(seed + 1)
+        rng = np.random.default_rng(sample)
         left = rows
         while left > 0:
             z = rng.normal(size=(min(batch, left), d)) @ mixing
@@ -52,7 +53,7 @@ def worker(rows, d, blocks):
     start = time.perf_counter()
     flow = tff.RBIG(d).fit_greedy(source, max_blocks=blocks, patience=blocks, tol=-1.0, verbose=0)
     seconds = time.perf_counter() - start
-    test = next(batches(4096, d, seed=7)())
+    test = next(batches(4096, d, sample=7)())  # held-out rows of the same distribution
     result = {"rows": rows, "d": d, "blocks": flow.num_blocks, "seconds": seconds,
               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
               "test_nll": float(-np.mean(np.asarray(flow.log_prob(test))))}
