@@ -125,7 +125,7 @@ def test_text_shards_feed_the_greedy_fit_and_flow_fit(rows, tmp_path):
 def test_command_line_streams_shards(rows, tmp_path):
     from tfflows.cli import main
 
-    pattern = write_shards(tmp_path, rows)
+    pattern = write_shards(tmp_path, rows[:1500])
     out = tmp_path / "out"
     assert main(["fit", pattern, "--stream", "--model", "rbig", "--out", str(out)]) == 0
     assert (out / "part-0_rbig.keras").is_file() and (out / "part-0_rbig" / "1" / "saved_model.pb").is_file()
