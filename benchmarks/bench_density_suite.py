@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 
 import peers_gaussianization as pg  # noqa: E402
 import protocol  # noqa: E402
+import report as report_pages  # noqa: E402
 import suite_data  # noqa: E402
 
 OURS = ("RBIG", "RBIG MSW", "GaussianizationFlow")
@@ -206,10 +207,8 @@ def main(argv=None):
               "- Bold: best mean on the row. Last column: best tfflows mean − best peer mean (negative: we win).",
               *[f"- {n}" for n in args.note]]
     text = report(records, sets, merged + list(models), sorted(set(seeds) | set(syn_seeds)), header)
-    with open(out, "w") as f:
-        f.write(text)
     print(text)
-    print(f"wrote {out}")
+    report_pages.write(out, text)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 
 import protocol  # noqa: E402
+import report as report_pages  # noqa: E402
 import suite_data  # noqa: E402
 
 DEFAULT = dict(rotation="pca", num_directions=None, num_knots=32, bandwidth=1.0, shrinkage=0.2, patience=5)
@@ -311,10 +312,8 @@ def main(argv=None):
               f"Command: `{command}`", "", *protocol.machine_header(),
               f"- Validation over {describe(pairs)}.", "", f"**Chosen: `{best}`**"]
     text = "\n".join(header + lines) + "\n"
-    with open(out, "w") as f:
-        f.write(text)
     print(text)
-    print(f"wrote {out}")
+    report_pages.write(out, text)
 
 
 if __name__ == "__main__":

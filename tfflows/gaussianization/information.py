@@ -180,15 +180,20 @@ def _estimate(value, reps, confidence, bias, method, n, parts, note, nonnegative
 
 
 # ----- public estimators -------------------------------------------------------------------------
-def total_correlation_with_interval(x, confidence=0.95, n_boot=200, **options):
-    """Total correlation TC(x) = sum_i H(x_i) - H(x) (multi-information) in nats, as an
-    `Estimate`: value = -1/2 log det R - b(d, n) + J (module docstring, eq. (1))."""
+def _all_features_tc(x, options):
+    """(rows, the TC terms of all the features as one group, that group, seed, remainder)."""
     x = _as_rows(x, "x")
     own, rbig_options, greedy = _split_options(options)
     remainder = own.pop("remainder", True)
-    seed = own.get("seed", 0)
     g = tuple(range(x.shape[1]))
     tc = terms.TotalCorrelationTerms(x, [g], remainder=remainder, rbig_options=rbig_options, greedy=greedy, **own)
+    return x, tc, g, own.get("seed", 0), remainder
+
+
+def total_correlation_with_interval(x, confidence=0.95, n_boot=200, **options):
+    """Total correlation TC(x) = sum_i H(x_i) - H(x) (multi-information) in nats, as an
+    `Estimate`: value = -1/2 log det R - b(d, n) + J (module docstring, eq. (1))."""
+    x, tc, g, seed, remainder = _all_features_tc(x, options)
     value = sum(tc.values()[g])
     reps = terms.bootstrap(lambda w: sum(tc.values(w)[g]), len(x), n_boot, seed) if n_boot else []
     return _estimate(value, reps, confidence, tc.bias[g], _method(remainder), len(x), tc.parts(g), _NOTE_TC, True)
@@ -198,12 +203,7 @@ def entropy_with_interval(x, confidence=0.95, n_boot=200, **options):
     """Differential entropy H(x) = sum_i H(x_i) - TC(x) in nats, as an `Estimate`; marginal
     entropies by the 1-D Kozachenko-Leonenko estimator (k = 3), TC as in
     `total_correlation_with_interval`."""
-    x = _as_rows(x, "x")
-    own, rbig_options, greedy = _split_options(options)
-    remainder = own.pop("remainder", True)
-    seed = own.get("seed", 0)
-    g = tuple(range(x.shape[1]))
-    tc = terms.TotalCorrelationTerms(x, [g], remainder=remainder, rbig_options=rbig_options, greedy=greedy, **own)
+    x, tc, g, seed, remainder = _all_features_tc(x, options)
     rows = terms.marginal_entropy_rows(x)
     marginals = rows.mean(axis=0)
     value = float(marginals.sum() - sum(tc.values()[g]))
