@@ -119,6 +119,24 @@ REGISTRY = {
 }
 
 NAMES = sorted(REGISTRY)
+# Abstract bases, tested through their concrete subclasses above: Coupling and
+# Autoregressive (both Conditioned), ImageCoupling and ImageLayer (the image layers).
+ABSTRACT = {"Bijector", "Coupling", "Autoregressive", "Conditioned", "ImageCoupling", "ImageLayer"}
+
+
+def test_every_public_layer_is_in_the_registry():
+    import inspect
+
+    import tfflows.bijectors.conditioned
+    import tfflows.bijectors.image.layout
+
+    public = {name: getattr(tff, name) for name in tff.__all__ if name not in ("TFPBijector", "TFPDistribution",
+                                                                              "export_saved_model")}
+    public.update(Conditioned=tfflows.bijectors.conditioned.Conditioned,
+                  ImageLayer=tfflows.bijectors.image.layout.ImageLayer)
+    layers = [n for n, c in public.items() if inspect.isclass(c) and issubclass(c, tff.Bijector)]
+    missing = [n for n in layers if n not in ABSTRACT and not any(k.split("-")[0] == n for k in REGISTRY)]
+    assert not missing, f"layers missing from the registry: {missing}"
 
 
 def make(name, dtype="float64", batch=7, seed=0):
