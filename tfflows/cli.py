@@ -71,7 +71,6 @@ def _split(x, seed=0, val_fraction=0.2):
 def cmd_fit(args):
     import keras
 
-    import tfflows
     from tfflows.plot import density as plot
 
     if args.stream:

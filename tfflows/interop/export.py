@@ -29,7 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfflows.interop.tfp import base_distribution, latent_shape
+from tfflows.interop.tfp import base_distribution
 
 _INT32_MAX = np.iinfo(np.int32).max
 
@@ -52,7 +52,7 @@ def export_saved_model(flow, path, verbose=False):
     path = os.fspath(path)
     dtype = flow.compute_dtype
     event = tuple(flow.event_shape)
-    latent = latent_shape(flow)
+    latent = flow.latent_shape
     conditional = flow.context_features > 0
     x_spec = tf.TensorSpec((None,) + event, dtype, name="x")
     z_spec = tf.TensorSpec((None,) + latent, dtype, name="z")

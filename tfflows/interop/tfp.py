@@ -41,18 +41,13 @@ tfb = tfp.bijectors
 tfd = tfp.distributions
 
 
-def latent_shape(flow):
-    """Event shape of z = flow.encode(x) (differs from x's for image squeezes)."""
-    return flow.latent_shape
-
-
 def base_distribution(flow):
     """The flow's base as a TFP distribution over the latent event shape."""
     base = flow.base
     if isinstance(base, tfd.Distribution):
         return base
     if hasattr(base, "to_tfp"):
-        return base.to_tfp(latent_shape(flow), dtype=flow.compute_dtype)
+        return base.to_tfp(flow.latent_shape, dtype=flow.compute_dtype)
     raise TypeError(f"The base {type(base).__name__} has no TFP equivalent (no `to_tfp` method).")
 
 
@@ -326,5 +321,5 @@ class TFPDistribution(_TFPObjectMixin, keras.layers.Layer):
         return {**super().get_config(), "tfp_spec": self._tfp_config("TFPDistribution")}
 
 
-__all__ = ["LayerBijector", "to_tfp_bijector", "flow_distribution", "base_distribution", "latent_shape",
+__all__ = ["LayerBijector", "to_tfp_bijector", "flow_distribution", "base_distribution",
            "TFPBijector", "TFPDistribution"]

@@ -6,7 +6,6 @@ the base distribution.
 """
 
 import keras
-from keras import ops
 
 from tfflows.nets import dense_stack
 
