@@ -119,7 +119,13 @@ def _complete(a, x):
     return np.concatenate([a, q], axis=1)
 
 
-def max_sliced_wasserstein_rotation(x, num_directions=None, seed=0, max_iter=200, step=0.3, tol=1e-6,
+def _tangent(a, g):
+    """The projection of g on the tangent space of the Stiefel manifold at a: g - a sym(a^T g)."""
+    sym = a.T @ g
+    return g - a @ (0.5 * (sym + sym.T))
+
+
+def max_sliced_wasserstein_rotation(x, num_directions=None, seed=0, max_iter=40, step=0.3, momentum=0.9,
                                     max_rows=5000, num_starts=4):
     """Orthogonal (d, d) M whose first K columns (`num_directions`, default min(d, 8)) are
     orthonormal directions maximizing the summed squared 2-Wasserstein distance between
@@ -128,12 +134,15 @@ def max_sliced_wasserstein_rotation(x, num_directions=None, seed=0, max_iter=200
     the rest). y = x @ M. Fitted in numpy, no gradients through Keras.
 
     W_2^2(x a, N(0, 1)) = mean_i ((x a)_(i) - q_i)^2 with the sorted projections (x a)_(i)
-    and the normal quantiles q_i = Phi^-1((i + 1/2) / n). Projected gradient ascent on the
-    Stiefel manifold (Riemannian gradient G - A sym(A^T G), normalized step `step`) with a
-    QR retraction; halves the step when a step does not increase the objective and stops
-    when the relative gain of an iteration falls below `tol`. Start: the K highest-scoring
-    of the principal axes and `num_starts` seeded random orthonormal bases, orthonormalized.
-    At most `max_rows` rows (a seeded subsample) are used.
+    and the normal quantiles q_i = Phi^-1((i + 1/2) / n). Riemannian ascent on the Stiefel
+    manifold with heavy-ball momentum: direction m = `momentum` P_A(m) + sqrt(K) G / |G|
+    (G the Riemannian gradient G - A sym(A^T G), P_A the tangent projection), candidate
+    A' = qf(A + step m) (QR retraction). A candidate that increases the objective is kept
+    (and the step grows by 10%); otherwise the step halves and the momentum restarts. At
+    most `max_iter` objective evaluations: the momentum reaches in 25 evaluations what
+    plain normalized steps reached in 200 (BENCHMARKS.md, "Fit time"). Start: the K
+    highest-scoring of the principal axes and `num_starts` seeded random orthonormal
+    bases, orthonormalized. At most `max_rows` rows (a seeded subsample) are used.
     """
     x = np.asarray(x, dtype="float64")
     n, d = x.shape
@@ -161,24 +170,24 @@ def max_sliced_wasserstein_rotation(x, num_directions=None, seed=0, max_iter=200
         return np.sum(np.mean(residual**2, axis=0)), (2.0 / n) * (x.T @ unsorted)
 
     value, grad = objective_and_gradient(a)
-    for _ in range(max_iter):
-        sym = a.T @ grad
-        riemannian = grad - a @ (0.5 * (sym + sym.T))
+    velocity = np.zeros_like(a)
+    for _ in range(max_iter - 1):
+        riemannian = _tangent(a, grad)
         norm = np.linalg.norm(riemannian)
         if norm < 1e-12:
             break
-        q, r = np.linalg.qr(a + (step / norm) * riemannian * np.sqrt(k))
+        direction = momentum * _tangent(a, velocity) + riemannian * (np.sqrt(k) / norm)
+        q, r = np.linalg.qr(a + step * direction)
         candidate = q * np.sign(np.diag(r))
         new_value, new_grad = objective_and_gradient(candidate)
-        if new_value < value:  # overshoot: shrink the step, keep the point
+        if new_value < value:  # overshoot: shrink the step, restart the momentum, keep the point
             step *= 0.5
-            if step < 1e-4:
+            velocity[:] = 0.0
+            if step < 1e-5:
                 break
             continue
-        gain = new_value - value
-        a, value, grad = candidate, new_value, new_grad
-        if gain <= tol * max(value, 1e-12):
-            break
+        a, value, grad, velocity = candidate, new_value, new_grad, direction
+        step *= 1.1
     return _complete(a, x)
 
 
