@@ -61,6 +61,7 @@ def test_far_outside_the_data_is_finite_and_invertible(method, dtype):
     y, log_det = layer.forward_and_log_det(far)
     y, log_det = _np(y), _np(log_det)
     assert np.all(np.isfinite(y)) and np.all(np.isfinite(log_det))
+    assert calls == ["_compiled_spline", "_compiled_inverse_spline"]  # the small parts ran uncompiled
     assert np.all(y[0] < -3) and np.all(y[1] > 3)
     x_back, inverse_log_det = layer.inverse_and_log_det(y)
     np.testing.assert_allclose(_np(x_back), far, rtol=1e-5 if dtype == "float32" else 1e-9)
@@ -258,3 +259,24 @@ def test_layers_survive_a_keras_save(tmp_path):
     flow.save(path)
     loaded = keras.models.load_model(path)
     np.testing.assert_allclose(_np(loaded.log_prob(x[:50])), _np(flow.log_prob(x[:50])), rtol=1e-5, atol=1e-5)
+
+
+def test_large_eager_batches_run_the_compiled_spline_with_the_same_values(monkeypatch):
+    from tfflows.gaussianization import marginal
+
+    calls = []
+    for name in ("_compiled_spline", "_compiled_inverse_spline"):
+        compiled = getattr(marginal, name)
+        monkeypatch.setattr(marginal, name, lambda *a, f=compiled, n=name: calls.append(n) or f(*a))
+    rng = np.random.default_rng(4)
+    x = (rng.standard_t(3, size=(marginal.COMPILE_MIN_VALUES // 8 + 5, 8)) * 2.0).astype("float32")
+    layer = tff.MarginalGaussianization(num_knots=12).fit_from_data(x)
+    y, log_det = (_np(v) for v in layer.forward_and_log_det(x))  # compiled: one large eager batch
+    small = [[_np(v) for v in layer.forward_and_log_det(part)] for part in np.array_split(x, 4)]
+    np.testing.assert_allclose(y, np.concatenate([s[0] for s in small]), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(log_det, np.concatenate([s[1] for s in small]), rtol=1e-5, atol=1e-5)
+    back, inverse_log_det = (_np(v) for v in layer.inverse_and_log_det(y))
+    np.testing.assert_allclose(back, x, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(inverse_log_det, -log_det, rtol=1e-4, atol=1e-4)
+    assert np.all(np.isfinite(y)) and np.all(np.isfinite(log_det))
+    assert calls == ["_compiled_spline", "_compiled_inverse_spline"]  # the small parts ran uncompiled

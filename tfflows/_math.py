@@ -47,3 +47,35 @@ def draw_seed():
     `keras.utils.set_random_seed` makes layers built without a seed repeatable."""
     value = keras.random.randint((), 0, 2**31 - 1, seed=None, dtype="int32")
     return int(ops.convert_to_numpy(value))
+
+
+def eager_compiled(fn):
+    """fn (a function of tensors only, written in keras.ops), compiled by the backend when it is
+    called eagerly: on TensorFlow by XLA (`tf.function(jit_compile=True)`, one compilation
+    per input shape), on JAX by `jax.jit`. Inside a traced function (Keras's compiled
+    train step, an export) and on other backends, fn itself runs. XLA fuses a long chain
+    of elementwise ops into one pass over the data, which is what eager calls on large
+    batches lack (the marginal splines of a greedy fit: BENCHMARKS.md, "Fit time")."""
+    compiled = {}
+
+    def call(*args):
+        backend = keras.backend.backend()
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            if not tf.executing_eagerly():
+                return fn(*args)
+            if backend not in compiled:
+                compiled[backend] = tf.function(fn, jit_compile=True, autograph=False)
+        elif backend == "jax":
+            import jax
+
+            if any(isinstance(a, jax.core.Tracer) for a in args):
+                return fn(*args)
+            if backend not in compiled:
+                compiled[backend] = jax.jit(fn)
+        else:
+            return fn(*args)
+        return compiled[backend](*args)
+
+    return call
