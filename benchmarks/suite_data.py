@@ -216,12 +216,13 @@ def _synthetic(name, seed, rows=SYNTHETIC_ROWS):
                  true_val_nll=true_val)
 
 
-def load(name, seed=0):
-    """The `Split` of a suite set for one seed."""
+def load(name, seed=0, rows=None):
+    """The `Split` of a suite set for one seed; a synthetic set may be drawn with another
+    number of `rows` in all (default SYNTHETIC_ROWS)."""
     if name in REAL:
         return _real(name, seed)
     if name in SYNTHETIC:
-        return _synthetic(name, seed)
+        return _synthetic(name, seed, rows=rows or SYNTHETIC_ROWS)
     raise ValueError(f"Unknown suite set {name!r}; choose from {', '.join(ALL)}.")
 
 
