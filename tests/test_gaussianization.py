@@ -61,7 +61,6 @@ def test_far_outside_the_data_is_finite_and_invertible(method, dtype):
     y, log_det = layer.forward_and_log_det(far)
     y, log_det = _np(y), _np(log_det)
     assert np.all(np.isfinite(y)) and np.all(np.isfinite(log_det))
-    assert calls == ["_compiled_spline", "_compiled_inverse_spline"]  # the small parts ran uncompiled
     assert np.all(y[0] < -3) and np.all(y[1] > 3)
     x_back, inverse_log_det = layer.inverse_and_log_det(y)
     np.testing.assert_allclose(_np(x_back), far, rtol=1e-5 if dtype == "float32" else 1e-9)

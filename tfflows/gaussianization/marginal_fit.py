@@ -26,11 +26,18 @@ class SampleSummary:
         return (x[int(0.75 * (n - 1))] - x[int(0.25 * (n - 1))]) / 1.349
 
     def quantile(self, levels):
-        return np.quantile(self.sorted, levels, axis=0).T  # (d, K)
+        """np.quantile's default (linear between order statistics), read off the sorted columns."""
+        rank = np.asarray(levels, dtype="float64") * (self.n - 1)
+        below = np.minimum(np.floor(rank).astype("int64"), self.n - 1)
+        above = np.minimum(below + 1, self.n - 1)
+        weight = (rank - below)[:, None]
+        return ((1 - weight) * self.sorted[below] + weight * self.sorted[above]).T  # (d, K)
 
     # Above this many rows the kernel sums are binned (a 4,096-bin `HistogramSketch` on an
     # asinh grid: each row moves by at most half a bin, under 0.3% of h at n = 1e4 and
-    # bandwidth 1.5; midpoint-rule error O((w / h)^2)); below it they are exact.
+    # bandwidth 1.5; midpoint-rule error O((w / h)^2)); below it they are exact. (2,048
+    # bins fit twice as fast but quadruple the log-density error in the tails: 0.05 nats
+    # at the worst test row of tests/test_streaming.py's data, against 0.0125.)
     BINNED_ABOVE = 4096
 
     def kernel_cdf_pdf(self, points, h):
