@@ -139,8 +139,8 @@ def max_sliced_wasserstein_rotation(x, num_directions=None, seed=0, max_iter=40,
     (G the Riemannian gradient G - A sym(A^T G), P_A the tangent projection), candidate
     A' = qf(A + step m) (QR retraction). A candidate that increases the objective is kept
     (and the step grows by 10%); otherwise the step halves and the momentum restarts. At
-    most `max_iter` objective evaluations: the momentum reaches in 25 evaluations what
-    plain normalized steps reached in 200 (BENCHMARKS.md, "Fit time"). Start: the K
+    most `max_iter` objective evaluations: with momentum, 40 reach about the objective that
+    200 plain normalized steps reached (BENCHMARKS.md, "Fit time"). Start: the K
     highest-scoring of the principal axes and `num_starts` seeded random orthonormal
     bases (scored on `score_rows` of the rows), orthonormalized. At most `max_rows` rows
     (a seeded subsample) are used.
