@@ -45,13 +45,13 @@ def _models(peers):
 
 
 def run(sets, seeds, rows, peers):
-    """{(set, seed): {model name: Result}} and the true test NLL of each (set, seed)."""
+    """{(set, seed): {model name: Result}} and (true test NLL, d) of each (set, seed)."""
     results, truth = {}, {}
     total_rows = int(round(rows / suite_data.FRACTIONS[0]))
     for name in sets:
         for seed in seeds:
             split = suite_data.load(name, seed, rows=total_rows)
-            truth[name, seed] = split.true_test_nll
+            truth[name, seed] = split.true_test_nll, split.features
             config = protocol.Config(seed=seed, sample_count=100)
             for model in _models(peers):
                 result = protocol.evaluate(model, name, config, data=(split.train, split.val, split.test))
@@ -73,8 +73,8 @@ def markdown(results, truth, rows, command):
             r = by_model[m]
             note = r.note.split("; sampling failed")[0]  # the IPL-UV re-implementation has no sampler
             cells += [f"{r.wall_s:.1f}", f"{r.test_nll:.2f} ({note})" if not r.failed else f"failed: {r.failed}"]
-        d = name[len(name.rstrip("0123456789")):]
-        lines.append(f"| {name} | {seed} | {d} | {truth[name, seed]:.2f} | " + " | ".join(cells) + " |")
+        true_nll, d = truth[name, seed]
+        lines.append(f"| {name} | {seed} | {d} | {true_nll:.2f} | " + " | ".join(cells) + " |")
     ours = [by_model[models[0]].wall_s for by_model in results.values()]
     met = sum(t <= TARGET_S for t in ours)
     lines += ["", f"tfflows RBIG within {TARGET_S:.0f} s: {met} of {len(ours)} fits; slowest {max(ours):.1f} s."]
