@@ -56,7 +56,7 @@ def eager_compiled(fn):
     train step, an export) and on other backends, fn itself runs. XLA fuses a long chain
     of elementwise ops into one pass over the data, which is what eager calls on large
     batches lack (the marginal splines of a greedy fit: BENCHMARKS.md, "Fit time")."""
-    compiled = {}
+    compiled = []  # the backend's compiled fn, made at the first eager call
 
     def call(*args):
         backend = keras.backend.backend()
@@ -65,17 +65,17 @@ def eager_compiled(fn):
 
             if not tf.executing_eagerly():
                 return fn(*args)
-            if backend not in compiled:
-                compiled[backend] = tf.function(fn, jit_compile=True, autograph=False)
+            if not compiled:
+                compiled.append(tf.function(fn, jit_compile=True, autograph=False))
         elif backend == "jax":
             import jax
 
             if any(isinstance(a, jax.core.Tracer) for a in args):
                 return fn(*args)
-            if backend not in compiled:
-                compiled[backend] = jax.jit(fn)
+            if not compiled:
+                compiled.append(jax.jit(fn))
         else:
             return fn(*args)
-        return compiled[backend](*args)
+        return compiled[0](*args)
 
     return call
