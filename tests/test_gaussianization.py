@@ -279,3 +279,24 @@ def test_large_eager_batches_run_the_compiled_spline_with_the_same_values(monkey
     np.testing.assert_allclose(inverse_log_det, -log_det, rtol=1e-4, atol=1e-4)
     assert np.all(np.isfinite(y)) and np.all(np.isfinite(log_det))
     assert calls == ["_compiled_spline", "_compiled_inverse_spline"]  # the small parts ran uncompiled
+
+
+def test_binned_kernel_sums_match_the_exact_sums_and_far_outliers_use_the_histogram():
+    from tfflows.gaussianization.marginal_fit import SampleSummary
+    from tfflows.gaussianization.sketches import HistogramSketch
+
+    x = _data(n=8000, seed=3)
+    x = np.c_[x, np.r_[np.random.default_rng(1).normal(size=7999), 1e5]]  # column 3: range 1e5 h
+    summary = SampleSummary(x)
+    assert summary.n > summary.BINNED_ABOVE
+    h = 0.2 * np.minimum(summary.std, summary.quartile_spread())
+    points = summary.quantile(np.linspace(0.001, 0.999, 16))
+    cdf, pdf = summary.kernel_cdf_pdf(points, h)
+    exact_cdf, exact_pdf = summary._exact_kernel_sums(points, h)
+    assert np.abs(cdf - exact_cdf)[:3].max() < 1e-4 and np.abs(np.log(pdf / exact_pdf))[:3].max() < 2e-3
+    reach = float(np.max(np.abs(x[:, 3] - summary.mean[3]) / summary.std[3])) * 1.001 + 1e-9
+    sketch = HistogramSketch(summary.mean[3:], summary.std[3:], bins=4096, value_range=reach)
+    sketch.add(x[:, 3:])
+    histogram_cdf, histogram_pdf = sketch.kernel_cdf_pdf(points[3:], h[3:])
+    np.testing.assert_allclose(cdf[3:], histogram_cdf, rtol=1e-12)
+    np.testing.assert_allclose(pdf[3:], histogram_pdf, rtol=1e-12)
