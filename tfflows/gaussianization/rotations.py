@@ -152,7 +152,7 @@ def max_sliced_wasserstein_rotation(x, num_directions=None, seed=0, max_iter=40,
     if n > max_rows:
         x = x[rng.choice(n, max_rows, replace=False)]
         n = max_rows
-    quantiles = special.ndtri((np.arange(n) + 0.5) / n)[:, None]
+    levels = special.ndtri((np.arange(n) + 0.5) / n)
     # Start: the K best of the principal axes and several random orthonormal bases (the
     # objective has flat, noisy regions near Gaussian directions, where ascent stalls).
     candidates = np.concatenate([pca_rotation(x)] + [random_orthogonal(d, [seed, i]) for i in range(num_starts)],
@@ -163,14 +163,14 @@ def max_sliced_wasserstein_rotation(x, num_directions=None, seed=0, max_iter=40,
     q, r = np.linalg.qr(candidates[:, np.argsort(scores)[::-1][:k]])
     a = q * np.sign(np.diag(r))
 
+    rows_by_feature = np.ascontiguousarray(x.T)  # (d, n): projections come out row-major, as argsort wants
+
     def objective_and_gradient(a):
-        proj = x @ a  # (n, k)
-        order = np.argsort(proj, axis=0)
-        sorted_proj = np.take_along_axis(proj, order, axis=0)
-        residual = sorted_proj - quantiles
-        unsorted = np.empty_like(residual)
-        np.put_along_axis(unsorted, order, residual, axis=0)
-        return np.sum(np.mean(residual**2, axis=0)), (2.0 / n) * (x.T @ unsorted)
+        proj = a.T @ rows_by_feature  # (k, n)
+        matched = np.empty_like(proj)  # the normal quantile matched to each projection by rank
+        np.put_along_axis(matched, np.argsort(proj, axis=1), levels[None, :], axis=1)
+        residual = proj - matched
+        return np.sum(np.mean(residual**2, axis=1)), (2.0 / n) * (rows_by_feature @ residual.T)
 
     value, grad = objective_and_gradient(a)
     velocity = np.zeros_like(a)
