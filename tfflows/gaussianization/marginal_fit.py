@@ -17,7 +17,8 @@ class SampleSummary:
     reads the same from a mergeable histogram (`tfflows.gaussianization.sketches`)."""
 
     def __init__(self, x):
-        self.sorted = np.sort(np.asarray(x, dtype="float64"), axis=0)
+        # (n, d), each column contiguous in memory: sorting contiguous rows of x^T is ~1.5x faster
+        self.sorted = np.sort(np.ascontiguousarray(np.asarray(x).T, dtype="float64"), axis=1).T
         self.n = len(self.sorted)
         self.mean, self.std = self.sorted.mean(axis=0), self.sorted.std(axis=0)
 
@@ -93,29 +94,34 @@ class SampleSummary:
 
 def _linear_binned_kernel_sums(x, points, h, spacing, reach):
     """`SampleSummary.kernel_cdf_pdf` on the linear binning of the sorted columns x (n, d)
-    onto grids low_j + spacing_j * m, m = 0..size_j - 1."""
+    onto grids low_j + spacing_j * m, m = 0..size_j - 1 (stored one after the other)."""
     n, d = x.shape
     low = x[0]
     size = np.maximum(np.ceil((x[-1] - low) / spacing).astype("int64") + 1, 2)
-    grid_size = int(size.max())
-    position = (x - low) / spacing
-    below = np.minimum(position.astype("int64"), size - 2)
-    upper_share = position - below
-    flat = (below + grid_size * np.arange(d)).ravel()
-    mass = np.bincount(flat, (1.0 - upper_share).ravel(), minlength=d * grid_size)
-    mass += np.bincount(flat + 1, upper_share.ravel(), minlength=d * grid_size)
-    mass = mass.reshape(d, grid_size) / n
-    mass_below = np.concatenate([np.zeros((d, 1)), np.cumsum(mass, axis=1)], axis=1)
+    offset = np.concatenate([[0], np.cumsum(size)[:-1]])
+    # (in place where possible: at 1e4 x 64 rows, fresh arrays cost as much as the arithmetic)
+    share = np.subtract(x, low)
+    share /= spacing  # position on the grid
+    below = share.astype("int64")
+    np.minimum(below, size - 2, out=below)
+    share -= below  # the share of each row's mass that goes to the grid point above
+    below += offset
+    below, share = below.ravel("K"), share.ravel("K")  # the same (memory) order for both, no copy
+    upper = np.bincount(below, share, minlength=int(size.sum()))
+    mass = np.bincount(below, minlength=len(upper)) - upper
+    mass[1:] += upper[:-1]
+    mass /= n
+    mass_before = np.concatenate([[0.0], np.cumsum(mass)])  # mass of the grid points before each
     # The grid points within `reach` h of each knot: a fixed-length window from `first`.
-    width = int(np.ceil(2 * reach * h.max() / spacing.min())) + 2
-    first = np.clip(np.floor((points - reach * h[:, None] - low[:, None]) / spacing[:, None]), 0, grid_size)
-    first = first.astype("int64")
+    width = int(np.ceil(2 * reach * np.max(h / spacing))) + 2
+    first = np.floor((points - reach * h[:, None] - low[:, None]) / spacing[:, None])
+    first = np.clip(first, 0, size[:, None]).astype("int64")  # (d, K)
     index = first[..., None] + np.arange(width)  # (d, K, width)
     inside = index < size[:, None, None]
-    index = np.minimum(index, grid_size - 1)
-    weight = np.where(inside, np.take_along_axis(mass, index.reshape(d, -1), axis=1).reshape(index.shape), 0.0)
+    index = np.minimum(index, size[:, None, None] - 1)
+    weight = np.where(inside, mass[index + offset[:, None, None]], 0.0)
     z = (points[..., None] - (low[:, None, None] + spacing[:, None, None] * index)) / h[:, None, None]
-    cdf = np.take_along_axis(mass_below, first, axis=1) + np.sum(special.ndtr(z) * weight, axis=-1)
+    cdf = mass_before[first + offset[:, None]] - mass_before[offset][:, None] + np.sum(special.ndtr(z) * weight, -1)
     pdf = np.sum(np.exp(-0.5 * z**2) * weight, axis=-1) / (np.sqrt(2 * np.pi) * h[:, None])
     return cdf, pdf
 
