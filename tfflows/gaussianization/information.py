@@ -34,9 +34,10 @@ q an `RBIG` flow fitted on v.
 - Entropy: H(x) = sum_i H(x_i) - TC(x), each marginal entropy by the Kozachenko-Leonenko
   k-nearest-neighbour estimator in one dimension (Kozachenko & Leonenko 1987; Kraskov,
   Stoegbauer & Grassberger 2004, eq. 20): H_i = psi(n) - psi(k) + log 2 + mean_j log eps_ij,
-  eps_ij the distance from x_ij to its k-th nearest neighbour in feature i (k = 3);
-  |bias| below about 0.002 nats per feature at n = 5,000 on Gaussian, exponential, uniform,
-  log-normal and t marginals.
+  eps_ij the distance from x_ij to its k-th nearest neighbour in feature i (k from n:
+  3 up to ~600 rows, 10 from ~4,800, `information_terms.neighbours`); at n = 5,000, |bias|
+  within about 0.005 nats per feature (0.012 on a cubed normal) and s.d. 0.007-0.016
+  (0.046 on a cubed normal) on the marginals of benchmarks/bench_marginal_entropy.py.
 - Mutual information: I(x; y) = TC([x, y]) - TC(x) - TC(y) (each term as in (1), on the
   same rows), so the Gaussian part is -1/2 log det R + 1/2 log det R_xx + 1/2 log det R_yy
   with bias b(dx + dy, n) - b(dx, n) - b(dy, n) ~ dx dy / (2 n).
@@ -201,8 +202,8 @@ def total_correlation_with_interval(x, confidence=0.95, n_boot=200, **options):
 
 def entropy_with_interval(x, confidence=0.95, n_boot=200, **options):
     """Differential entropy H(x) = sum_i H(x_i) - TC(x) in nats, as an `Estimate`; marginal
-    entropies by the 1-D Kozachenko-Leonenko estimator (k = 3), TC as in
-    `total_correlation_with_interval`."""
+    entropies by the 1-D Kozachenko-Leonenko estimator (k from the number of rows:
+    `information_terms.neighbours`), TC as in `total_correlation_with_interval`."""
     x, tc, g, seed, remainder = _all_features_tc(x, options)
     rows = terms.marginal_entropy_rows(x)
     marginals = rows.mean(axis=0)
@@ -213,7 +214,8 @@ def entropy_with_interval(x, confidence=0.95, n_boot=200, **options):
 
     reps = terms.bootstrap(stat, len(x), n_boot, seed) if n_boot else []
     parts = {"marginal_entropies": marginals, "total_correlation": tc.parts(g)}
-    note = ("Marginal terms: Kozachenko-Leonenko (k = 3), |bias| < ~0.002 nats per feature at n = 5,000. " + _NOTE_TC)
+    note = (f"Marginal terms: Kozachenko-Leonenko (k = {terms.neighbours(len(x))}), |bias| < ~0.005 nats per feature "
+            "at n = 5,000 on smooth marginals. " + _NOTE_TC)
     return _estimate(value, reps, confidence, -tc.bias[g], "sum of 1-D k-NN marginal entropies - TC [" +
                      _method(remainder) + "]", len(x), parts, note, False)
 
