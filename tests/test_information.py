@@ -73,3 +73,15 @@ def test_input_checks():
         information.mutual_information(np.zeros((10, 1)), np.zeros((11, 1)))
     with pytest.raises(TypeError, match="dequantize"):
         information.entropy(np.ones((100, 2), dtype="int64"))
+
+
+def test_marginal_entropy_neighbours_grow_with_the_rows_and_lower_the_error():
+    from tfflows.gaussianization.information_terms import marginal_entropy_rows, neighbours
+
+    assert neighbours(50) == neighbours(500) == 3 and neighbours(2000) == 6 and neighbours(5000) == neighbours(10**6) == 10
+    rng = np.random.default_rng(0)
+    samples = [rng.random((5000, 2)) for _ in range(12)]  # uniforms: entropy 0
+    default = np.array([marginal_entropy_rows(x).mean(axis=0) for x in samples])
+    three = np.array([marginal_entropy_rows(x, k=3).mean(axis=0) for x in samples])
+    assert np.sqrt(np.mean(default**2)) < 0.75 * np.sqrt(np.mean(three**2))
+    assert np.abs(default.mean()) < 0.005
