@@ -163,14 +163,18 @@ def max_sliced_wasserstein_rotation(x, num_directions=None, seed=0, max_iter=40,
     q, r = np.linalg.qr(candidates[:, np.argsort(scores)[::-1][:k]])
     a = q * np.sign(np.diag(r))
 
-    rows_by_feature = np.ascontiguousarray(x.T)  # (d, n): projections come out row-major, as argsort wants
+    # The projections, their ranks and the gradient in float32 (the precision of the layer's
+    # data; ~1.5x faster than float64), the objective's sum and the ascent in float64.
+    rows_by_feature = np.ascontiguousarray(x.T, dtype="float32")  # (d, n): projections come out row-major
+    levels = levels.astype("float32")
 
     def objective_and_gradient(a):
-        proj = a.T @ rows_by_feature  # (k, n)
+        proj = a.T.astype("float32") @ rows_by_feature  # (k, n)
         matched = np.empty_like(proj)  # the normal quantile matched to each projection by rank
         np.put_along_axis(matched, np.argsort(proj, axis=1), levels[None, :], axis=1)
         residual = proj - matched
-        return np.sum(np.mean(residual**2, axis=1)), (2.0 / n) * (rows_by_feature @ residual.T)
+        value = np.sum(np.mean(np.square(residual, dtype="float64"), axis=1))
+        return value, (2.0 / n) * (rows_by_feature @ residual.T).astype("float64")
 
     value, grad = objective_and_gradient(a)
     velocity = np.zeros_like(a)
