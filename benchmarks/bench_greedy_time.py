@@ -4,6 +4,7 @@ rows, d <= 64, on 2 cores), against published Gaussianization codes in the same 
     python benchmarks/bench_greedy_time.py [--sets copula64,student64,gmm64,copula16] [--seeds 0]
         [--rows 10000] [--out benchmarks/results/greedy_time_<date>.md]
     python benchmarks/bench_greedy_time.py --quick     # copula16 at 2,000 rows, no peers
+    python benchmarks/bench_greedy_time.py --no-peers --patience 100   # the worst case: all 100 blocks
 
 Data: the suite's synthetic sets (`suite_data`: Gaussian copula with skewed marginals,
 multivariate Student t, Gaussian mixture; true test NLL known) with `rows` training rows
@@ -31,8 +32,8 @@ from peers_gaussianization import IPLRBIG, SinflowGIS, TfflowsRBIG  # noqa: E402
 TARGET_S = 10.0
 
 
-def _models(peers):
-    models = [TfflowsRBIG("tfflows RBIG")]
+def _models(peers, patience=None):
+    models = [TfflowsRBIG("tfflows RBIG", greedy=None if patience is None else {"patience": patience})]
     if peers:
         try:
             import sinflow  # noqa: F401
@@ -44,7 +45,7 @@ def _models(peers):
     return models
 
 
-def run(sets, seeds, rows, peers):
+def run(sets, seeds, rows, peers, patience=None):
     """{(set, seed): {model name: Result}} and (true test NLL, d) of each (set, seed)."""
     results, truth = {}, {}
     total_rows = int(round(rows / suite_data.FRACTIONS[0]))
@@ -53,7 +54,7 @@ def run(sets, seeds, rows, peers):
             split = suite_data.load(name, seed, rows=total_rows)
             truth[name, seed] = split.true_test_nll, split.features
             config = protocol.Config(seed=seed, sample_count=100)
-            for model in _models(peers):
+            for model in _models(peers, patience):
                 result = protocol.evaluate(model, name, config, data=(split.train, split.val, split.test))
                 results.setdefault((name, seed), {})[model.name] = result
                 print(f"{name} seed {seed} {model.name}: {result.wall_s:.1f} s, test NLL {result.test_nll:.3f} "
@@ -87,6 +88,8 @@ def main(argv=None):
     p.add_argument("--seeds", default="0")
     p.add_argument("--rows", type=int, default=10000, help="training rows (validation and test: rows / 3 each)")
     p.add_argument("--no-peers", action="store_true")
+    p.add_argument("--patience", type=int, default=None,
+                   help="fit_greedy's patience (100: every fit runs all max_blocks=100 blocks, the worst case)")
     p.add_argument("--quick", action="store_true", help="copula16, 2,000 rows, no peers")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
@@ -97,7 +100,7 @@ def main(argv=None):
     if unknown:
         p.error(f"only the synthetic sets can be drawn at any size; not {', '.join(unknown)}")
     seeds = [int(s) for s in args.seeds.split(",")]
-    results, truth = run(sets, seeds, args.rows, not args.no_peers)
+    results, truth = run(sets, seeds, args.rows, not args.no_peers, args.patience)
     text = markdown(results, truth, args.rows, report.command_line("bench_greedy_time.py", argv))
     out = args.out or report.default_out("greedy_time", quick=args.quick)
     report.write(out, text)

@@ -2,6 +2,7 @@
 (issue 17, part 3); test NLL is reported only after the choice.
 
     python benchmarks/select_gaussianization.py --stage rbig [--sets all] [--seeds 0,1,2]
+    python benchmarks/select_gaussianization.py --stage tails [--seeds 3,4 --synthetic-seeds 3,4]
     python benchmarks/select_gaussianization.py --stage gf --base '{"rotation": ...}'
         [--sets real] [--out benchmarks/results/select_gaussianization_<date>.md]
 
@@ -15,6 +16,10 @@ PATIENCES are then replayed on that record (the same rule as fit_greedy: stop af
 `patience` blocks without a validation improvement or with a train gain < tol; keep the
 best validation depth). Round 1 varies one factor at a time around the current default;
 round 2 combines the per-factor winners and varies again around the combination.
+
+Stage "tails": the cap on the spline's outer-knot (tail) slopes, `max_tail_slope` in
+TAIL_SLOPES (None: uncapped), around the current `tff.RBIG` defaults (CURRENT), scored as
+stage "rbig" scores its rounds.
 
 Stage "gf": GaussianizationFlow's fine-tuning schedule from the chosen greedy start:
 learning rates LRS, one run of at most 50 epochs each (Keras batch 32), the validation
@@ -55,6 +60,10 @@ FACTORS = {
     "shrinkage": [dict(shrinkage=s) for s in (0.0, 0.1, 0.4)],
     "patience": [dict(patience=p) for p in PATIENCES if p != 5],
 }
+# the tff.RBIG defaults before the tail cap (chosen by stage "rbig", then shrinkage 0.4 on fresh seeds)
+CURRENT = dict(rotation="max_sliced_wasserstein", num_directions=None, num_knots=16, bandwidth=1.5, shrinkage=0.4,
+               patience=5)
+TAIL_SLOPES = (None, 0.5, 0.75, 1.0, 1.5, 2.0)
 LRS = (1e-4, 3e-4, 1e-3)
 GF_EPOCHS = (5, 10, 25, 50)
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -97,7 +106,8 @@ def greedy_curve(split, options, seed, max_blocks=100, patience=10, tol=1e-3, ma
             block = make_block(i, options, seed)
         else:
             block = [tff.MarginalGaussianization(method="spline", num_knots=options["num_knots"],
-                                                 bandwidth=options["bandwidth"], shrinkage=options["shrinkage"]),
+                                                 bandwidth=options["bandwidth"], shrinkage=options["shrinkage"],
+                                                 max_tail_slope=options.get("max_tail_slope")),
                      tff.Rotation(kind=options["rotation"], seed=seed + i, num_directions=options.get("num_directions"))]
         for layer in block:
             layer.build((None, d))
@@ -239,6 +249,17 @@ def stage_rbig(args, pairs, log):
     return lines, best2
 
 
+def stage_tails(args, pairs, log):
+    cache_path = args.cache
+    cache = json.load(open(cache_path)) if os.path.exists(cache_path) else {}
+    lines = []
+    cands = [dict(CURRENT, max_tail_slope=v) for v in TAIL_SLOPES]
+    run_rbig_candidates(cands, pairs, cache, log, cache_path)
+    best, _, tests = evaluate_round("Tail-slope cap around the current defaults", cands, pairs, cache, lines)
+    test_table([label(cands[0]), best], tests, pairs, lines, "Uncapped vs chosen")
+    return lines, best
+
+
 def stage_gf(args, pairs, log):
     import peers_gaussianization as pg
 
@@ -284,7 +305,7 @@ def stage_gf(args, pairs, log):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--stage", choices=("rbig", "gf"), default="rbig")
+    p.add_argument("--stage", choices=("rbig", "tails", "gf"), default="rbig")
     p.add_argument("--sets", default="all")
     p.add_argument("--seeds", default="0,1,2", help="seeds of the real sets")
     p.add_argument("--synthetic-seeds", default="0,1", help="seeds of the synthetic sets (800 validation rows each)")
@@ -305,7 +326,7 @@ def main(argv=None):
     def log(msg):
         print(msg, flush=True)
 
-    lines, best = (stage_rbig if args.stage == "rbig" else stage_gf)(args, pairs, log)
+    lines, best = {"rbig": stage_rbig, "tails": stage_tails, "gf": stage_gf}[args.stage](args, pairs, log)
     command = "python benchmarks/select_gaussianization.py " + " ".join(sys.argv[1:] if argv is None else argv)
     header = [f"# Gaussianization defaults chosen on validation NLL, stage {args.stage} "
               f"({started.strftime('%Y-%m-%d %H:%M')}, {time.time() - started.timestamp():.0f} s)", "",

@@ -131,6 +131,56 @@ def test_shrinkage_moves_the_map_toward_standardization():
         tff.MarginalGaussianization(shrinkage=1.0)
 
 
+def _tail_slopes(layer, x):
+    """Slopes of the fitted map just beyond the largest and below the smallest training
+    value of each column (finite differences, and the layer's own log-det there)."""
+    lo, hi, std = x.min(0), x.max(0), x.std(0)
+    slopes = []
+    for edge, sign in ((hi, 1.0), (lo, -1.0)):
+        a, b = edge + sign * 1.0 * std, edge + sign * 3.0 * std
+        ya, yb = _np(layer.forward(a[None])), _np(layer.forward(b[None]))
+        slopes.append(((yb - ya) / (b - a))[0] * std)  # in units of the standardization's slope 1 / std
+    return np.stack(slopes)
+
+
+def test_max_tail_slope_caps_the_linear_tails_at_that_multiple_of_the_standardization():
+    rng = np.random.default_rng(11)
+    # bounded and light-tailed columns: the kernel-smoothed map is steep at their edges
+    x = np.stack([rng.uniform(-1, 1, 3000), rng.beta(5, 5, 3000), np.tanh(rng.normal(size=3000))], axis=1)
+    plain = tff.MarginalGaussianization(num_knots=16, bandwidth=1.5, shrinkage=0.4, dtype="float64").fit_from_data(x)
+    capped = tff.MarginalGaussianization(num_knots=16, bandwidth=1.5, shrinkage=0.4, max_tail_slope=0.75,
+                                         dtype="float64").fit_from_data(x)
+    assert (_tail_slopes(plain, x) > 1.0).all()  # the uncapped tails stretch: what the cap is for
+    np.testing.assert_array_less(_tail_slopes(capped, x), 0.75 + 1e-9)
+    far = np.array([[10.0, 10.0, 10.0]])  # the log-det in the tail is log(slope), at most log(0.75 / std)
+    assert (_np(capped.forward_and_log_det(far)[1]) <= np.sum(np.log(0.75 / x.std(0))) + 1e-9).all()
+    inside = x[(np.abs(x - x.mean(0)) < x.std(0)).all(axis=1)]  # the middle of the map is unchanged
+    np.testing.assert_allclose(_np(capped.forward(inside)), _np(plain.forward(inside)), atol=1e-12)
+    assert tff.MarginalGaussianization.from_config(capped.get_config()).max_tail_slope == 0.75
+    with pytest.raises(ValueError, match="max_tail_slope"):
+        tff.MarginalGaussianization(max_tail_slope=0.0)
+
+
+def test_rbig_caps_its_tails_by_default_and_keeps_the_setting_through_a_save(tmp_path):
+    from tfflows.gaussianization.rbig import MAX_TAIL_SLOPE
+
+    x = _data(seed=12).astype("float32")
+    flow = tff.RBIG(3, seed=0)
+    flow.fit_greedy(x[:1000], validation_data=x[1000:], verbose=0)
+    marginals = [layer for layer in flow.transform.layers if isinstance(layer, tff.MarginalGaussianization)]
+    assert marginals and all(layer.max_tail_slope == MAX_TAIL_SLOPE for layer in marginals)
+    uncapped = tff.RBIG(3, seed=0, max_tail_slope=None)
+    uncapped.fit_greedy(x[:1000], validation_data=x[1000:], verbose=0)
+    assert all(layer.max_tail_slope is None for layer in uncapped.transform.layers
+               if isinstance(layer, tff.MarginalGaussianization))
+    path = str(tmp_path / "rbig.keras")
+    flow.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(_np(loaded.log_prob(x[:50])), _np(flow.log_prob(x[:50])), rtol=1e-5, atol=1e-5)
+    assert all(layer.max_tail_slope == MAX_TAIL_SLOPE for layer in loaded.transform.layers
+               if isinstance(layer, tff.MarginalGaussianization))
+
+
 def test_initialize_from_data_fits_once():
     x = _data(seed=6).astype("float32")
     layer = tff.MarginalGaussianization()

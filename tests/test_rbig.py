@@ -30,16 +30,25 @@ def test_greedy_fit_improves_and_keeps_the_best_depth(fitted):
     assert nll < 2.3  # moons: a Gaussian fit gives about 2.9 nats, the true entropy is about 1.65
 
 
-def test_far_points_are_finite_and_round_trip(fitted):
-    model, x, _ = fitted
+@pytest.mark.parametrize("max_tail_slope, margin", [("default", 15.0), (None, 100.0)])
+def test_far_points_are_finite_round_trip_and_ever_less_likely(fitted, max_tail_slope, margin):
+    model, x, val = fitted
+    if max_tail_slope is None:  # uncapped tails: Gaussian-like, far points astronomically unlikely
+        model = tff.RBIG(2, max_tail_slope=None).fit_greedy(x, validation_data=val, max_blocks=30, patience=4,
+                                                            verbose=0)
     std = x.std(axis=0)
-    far = np.array([x.min(0) - 1e3 * std, x.max(0) + 1e3 * std, [x.min(0)[0] - 1e3 * std[0], x.max(0)[1] + 1e3 * std[1]],
-                    x.mean(0)], dtype="float32")
-    log_prob = np.asarray(model.log_prob(far))
-    assert np.all(np.isfinite(log_prob))
-    assert np.all(log_prob[:3] < log_prob[3] - 100)  # and very unlikely
-    z = np.asarray(model.encode(far))
-    np.testing.assert_allclose(np.asarray(model.decode(z)), far, rtol=1e-4, atol=1e-4)
+    # the default caps each block's tail slope below the standardization's, so its tails are
+    # heavier (chosen on validation NLL), but still ever less likely along every ray
+    for direction in ([-1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]):
+        edge = np.where(np.array(direction) < 0, x.min(0), x.max(0))
+        far = np.array([edge + k * np.array(direction) * std for k in (1.0, 10.0, 100.0, 1000.0)] + [x.mean(0)],
+                       dtype="float32")
+        log_prob = np.asarray(model.log_prob(far))
+        assert np.all(np.isfinite(log_prob))
+        assert np.all(np.diff(log_prob[:4]) < 0)
+        assert log_prob[3] < log_prob[4] - margin
+        z = np.asarray(model.encode(far))
+        np.testing.assert_allclose(np.asarray(model.decode(z)), far, rtol=1e-4, atol=1e-4)
 
 
 def test_sample_encode_decode(fitted):

@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from tfflows.data import validation
 from tfflows.data.splits import split
 from tfflows.gaussianization import information
+from tfflows.gaussianization.rbig import MAX_TAIL_SLOPE
 from tfflows.gaussianization.rbig import RBIG as _RBIGFlow
 from tfflows.interop.saving import load_model
 
@@ -48,11 +49,12 @@ class RBIG(DensityMixin, TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, rotation="max_sliced_wasserstein", num_knots=16, bandwidth=1.5, shrinkage=0.4, max_blocks=100,
-                 tol=1e-3, patience=5, validation_fraction=0.2, random_state=0):
+                 tol=1e-3, patience=5, validation_fraction=0.2, random_state=0, max_tail_slope=MAX_TAIL_SLOPE):
         self.rotation = rotation
         self.num_knots = num_knots
         self.bandwidth = bandwidth
         self.shrinkage = shrinkage
+        self.max_tail_slope = max_tail_slope
         self.max_blocks = max_blocks
         self.tol = tol
         self.patience = patience
@@ -94,7 +96,8 @@ class RBIG(DensityMixin, TransformerMixin, BaseEstimator):
         if self.validation_fraction and len(X) >= 20:
             train, val = split(X, (1.0 - self.validation_fraction, self.validation_fraction), seed)
         self.flow_ = _RBIGFlow(X.shape[1], rotation=self.rotation, num_knots=self.num_knots,
-                               bandwidth=self.bandwidth, shrinkage=self.shrinkage, seed=seed)
+                               bandwidth=self.bandwidth, shrinkage=self.shrinkage, seed=seed,
+                               max_tail_slope=self.max_tail_slope)
         self.flow_.fit_greedy(train, validation_data=val, max_blocks=self.max_blocks, tol=self.tol,
                               patience=self.patience, verbose=0)
         self.n_blocks_ = self.flow_.num_blocks

@@ -67,6 +67,9 @@ class MarginalGaussianization(FittedOnce, Bijector):
         affine standardization (x - mean) / std, the regularization for small data.
         `bandwidth=0` interpolates the empirical quantiles instead (no kernel): the most
         Gaussian outputs on the training data, but steep tails that generalize poorly.
+        `max_tail_slope` (None: no limit) caps the slopes at the outer knots, and so of
+        the linear tails, at max_tail_slope / std of each column: beyond the training
+        range the map is then never steeper than that multiple of the standardization.
     method="logistic": F(x) = sum_k w_k sigmoid((x - mu_k) / s_k), trainable, with
         `num_components` components initialized from data (centres at quantiles);
         inverse by 60 bisection steps (one compiled `keras.ops.fori_loop`) in a bracket
@@ -79,7 +82,7 @@ class MarginalGaussianization(FittedOnce, Bijector):
     """
 
     def __init__(self, method="spline", num_knots=32, num_components=16, bandwidth=0.5,
-                 shrinkage=0.0, train_spline=False, **kwargs):
+                 shrinkage=0.0, train_spline=False, max_tail_slope=None, **kwargs):
         super().__init__(**kwargs)
         self.train_spline = bool(train_spline)
         if method not in ("spline", "logistic"):
@@ -91,6 +94,9 @@ class MarginalGaussianization(FittedOnce, Bijector):
         self.num_components = int(num_components)
         self.bandwidth = float(bandwidth)
         self.shrinkage = float(shrinkage)
+        if max_tail_slope is not None and not float(max_tail_slope) > 0:
+            raise ValueError(f"max_tail_slope must be positive or None; got {max_tail_slope}.")
+        self.max_tail_slope = None if max_tail_slope is None else float(max_tail_slope)
         if self.method == "spline" and self.num_knots < 2:
             raise ValueError("num_knots must be at least 2.")
 
@@ -124,7 +130,8 @@ class MarginalGaussianization(FittedOnce, Bijector):
             raise ValueError("Only method='spline' fits from a summary; the logistic mixture needs the rows.")
         if not self.built:
             self.build((None, len(summary.mean)))
-        self._set_knots(*smoothed_cdf_knots(summary, self.num_knots, self.bandwidth, self.shrinkage))
+        self._set_knots(*smoothed_cdf_knots(summary, self.num_knots, self.bandwidth, self.shrinkage,
+                                           self.max_tail_slope))
         self.initialized.assign(1.0)
         return self
 
@@ -140,7 +147,8 @@ class MarginalGaussianization(FittedOnce, Bijector):
         x = np.asarray(ops.convert_to_numpy(x), dtype="float64").reshape(-1, int(np.shape(x)[-1]))
         self._ensure_built(ops.convert_to_tensor(x[:1], self.compute_dtype))
         if self.method == "spline":
-            self._set_knots(*smoothed_cdf_knots(x, self.num_knots, self.bandwidth, self.shrinkage))
+            self._set_knots(*smoothed_cdf_knots(x, self.num_knots, self.bandwidth, self.shrinkage,
+                                                self.max_tail_slope))
         else:
             loc, log_scale, logits = logistic_mixture_em(x, self.num_components, self.bandwidth)
             self.loc.assign(loc.astype(self.loc.dtype))
@@ -277,4 +285,4 @@ class MarginalGaussianization(FittedOnce, Bijector):
     def get_config(self):
         return {**super().get_config(), "method": self.method, "num_knots": self.num_knots,
                 "num_components": self.num_components, "bandwidth": self.bandwidth,
-                "shrinkage": self.shrinkage, "train_spline": self.train_spline}
+                "shrinkage": self.shrinkage, "train_spline": self.train_spline, "max_tail_slope": self.max_tail_slope}

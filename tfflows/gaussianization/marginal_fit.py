@@ -126,7 +126,7 @@ def _linear_binned_kernel_sums(x, points, h, spacing, reach):
     return cdf, pdf
 
 
-def smoothed_cdf_knots(x, num_knots, bandwidth, shrinkage):
+def smoothed_cdf_knots(x, num_knots, bandwidth, shrinkage, max_tail_slope=None):
     """Knots (x_k, y_k, d_k), each (d, K), of Phi^-1(F_hat) for the columns of x (n, d)
     (or of a summary with `SampleSummary`'s interface), F_hat the Gaussian-kernel-smoothed
     empirical CDF of each column.
@@ -135,6 +135,8 @@ def smoothed_cdf_knots(x, num_knots, bandwidth, shrinkage):
     smallest to the largest data point); y_k = Phi^-1(F_hat(x_k)), taken from the smaller
     of F_hat and 1 - F_hat; d_k = f_hat(x_k) / phi(y_k), the exact slope of the smoothed
     map. `shrinkage` blends the map toward the standardizing affine map (x - mean) / std.
+    `max_tail_slope` (None: no limit) caps the slopes at the two outer knots, which are
+    the slopes of the linear tails, at max_tail_slope / std.
     """
     summary = x if hasattr(x, "kernel_cdf_pdf") else SampleSummary(x)
     n, mean = summary.n, summary.mean
@@ -152,12 +154,12 @@ def smoothed_cdf_knots(x, num_knots, bandwidth, shrinkage):
         secant = np.diff(yk, axis=1) / np.diff(xk, axis=1)
         inner = 2.0 / (1.0 / secant[:, 1:] + 1.0 / secant[:, :-1])  # harmonic mean (Fritsch-Carlson)
         dk = np.concatenate([secant[:, :1], inner, secant[:, -1:]], axis=1)
-        return _shrink(xk, yk, dk, mean, std, shrinkage)
+        return _cap_tail_slopes(*_shrink(xk, yk, dk, mean, std, shrinkage), std, max_tail_slope)
     cdf, pdf = summary.kernel_cdf_pdf(xk, h)
     sf = 1.0 - cdf  # exact enough: F_hat lies in [1/(2n), 1 - 1/(2n)] at the knots
     yk = np.where(cdf < sf, special.ndtri(np.minimum(cdf, 0.5)), -special.ndtri(np.minimum(sf, 0.5)))
     dk = pdf * np.sqrt(2 * np.pi) * np.exp(0.5 * yk**2)
-    return _shrink(xk, yk, dk, mean, std, shrinkage)
+    return _cap_tail_slopes(*_shrink(xk, yk, dk, mean, std, shrinkage), std, max_tail_slope)
 
 
 def _shrink(xk, yk, dk, mean, std, shrinkage):
@@ -167,6 +169,20 @@ def _shrink(xk, yk, dk, mean, std, shrinkage):
     gaps = np.maximum(np.diff(yk, axis=1), 1e-6)
     yk = yk[:, :1] + np.concatenate([np.zeros((len(yk), 1)), np.cumsum(gaps, axis=1)], axis=1)
     return xk, yk, np.maximum(dk, 1e-6)
+
+
+def _cap_tail_slopes(xk, yk, dk, std, max_tail_slope):
+    # The slope at an outer knot is set by the few most extreme rows (the kernel of one
+    # isolated point can make it several times 1 / std), and the linear tail repeats it
+    # without limit: a row beyond the training range is stretched by it in every block,
+    # so its latent grows geometrically with the depth. Capped, the map extrapolates no
+    # steeper than max_tail_slope times the standardization (BENCHMARKS.md, "Tail slopes").
+    if max_tail_slope is None:
+        return xk, yk, dk
+    cap = float(max_tail_slope) / std
+    dk = dk.copy()
+    dk[:, 0], dk[:, -1] = np.minimum(dk[:, 0], cap), np.minimum(dk[:, -1], cap)
+    return xk, yk, dk
 
 
 def logistic_mixture_em(x, k, bandwidth, iterations=30):

@@ -20,6 +20,17 @@ from tfflows.gaussianization.marginal import MarginalGaussianization
 from tfflows.gaussianization.rotations import Householder, Rotation, signed_householder_vectors
 
 
+# The default cap on the marginal splines' tail slopes, in units of the standardization's
+# slope 1 / std (BENCHMARKS.md, "Tail slopes"): on validation NLL over the suite 0.75 and
+# 1.0 beat no cap; 1.0 is the default because under a cap c < 1 every block's inverse
+# stretches its tails by at least 1 / c, which compounds with the depth into far samples.
+MAX_TAIL_SLOPE = 1.0
+
+
+def _optional_float(value):
+    return None if value is None else float(value)
+
+
 def _numpy(x):
     return np.asarray(ops.convert_to_numpy(x))
 
@@ -115,9 +126,12 @@ class RBIG(_GreedyPreset):
         rotation: "max_sliced_wasserstein" (default; `num_directions` max-sliced-
             Wasserstein directions, default min(d, 8), completed by principal axes), "pca",
             "random" or "ica" (see `Rotation`).
-        num_knots, bandwidth, shrinkage: of each `MarginalGaussianization` (spline);
-            `shrinkage` in [0, 1) blends every marginal map toward the affine
-            standardization, the regularization that helps on small data.
+        num_knots, bandwidth, shrinkage, max_tail_slope: of each
+            `MarginalGaussianization` (spline); `shrinkage` in [0, 1) blends every
+            marginal map toward the affine standardization, the regularization that helps
+            on small data; `max_tail_slope` caps the slopes of the linear tails at that
+            multiple of the standardization's (None: uncapped), so rows beyond the
+            training range are not stretched block after block.
         seed: seeds the random / ICA / max-sliced-Wasserstein rotations.
 
     The defaults were chosen once, on validation NLL across a suite of 9 real and 9
@@ -125,12 +139,12 @@ class RBIG(_GreedyPreset):
     """
 
     def __init__(self, features, num_blocks=0, rotation="max_sliced_wasserstein", num_knots=16, bandwidth=1.5,
-                 shrinkage=0.4,
-                 seed=0, num_directions=None, **kwargs):
+                 shrinkage=0.4, seed=0, num_directions=None, max_tail_slope=MAX_TAIL_SLOPE, **kwargs):
         features = int(features)
         self._block_args = dict(rotation=rotation, num_knots=int(num_knots), bandwidth=float(bandwidth),
                                 shrinkage=float(shrinkage), seed=int(seed),
-                                num_directions=None if num_directions is None else int(num_directions))
+                                num_directions=None if num_directions is None else int(num_directions),
+                                max_tail_slope=_optional_float(max_tail_slope))
         arguments = dict(features=features, num_blocks=int(num_blocks), **self._block_args)
         layers = [layer for i in range(int(num_blocks)) for layer in self._block(i)]
         super().__init__(Chain(layers, name="chain"), event_shape=(features,), arguments=arguments, **kwargs)
@@ -138,7 +152,8 @@ class RBIG(_GreedyPreset):
     def _block(self, i):
         a = self._block_args
         return [MarginalGaussianization(method="spline", num_knots=a["num_knots"], bandwidth=a["bandwidth"],
-                                        shrinkage=a["shrinkage"], name=f"marginal_{i}"),
+                                        shrinkage=a["shrinkage"], max_tail_slope=a.get("max_tail_slope"),
+                                        name=f"marginal_{i}"),
                 Rotation(kind=a["rotation"], seed=a["seed"] + i, num_directions=a["num_directions"],
                          name=f"rotation_{i}")]
 
@@ -232,7 +247,7 @@ class GaussianizationFlow(_GreedyPreset):
 
     Greedy start (`initialize_greedy(x, validation_data)`, run by the first `fit` on
     arrays): the blocks are fitted exactly as `RBIG.fit_greedy` fits them (same
-    `rotation`, `num_knots`, `bandwidth`, `shrinkage`, `seed`), each rotation stored in
+    `rotation`, `num_knots`, `bandwidth`, `shrinkage`, `max_tail_slope`, `seed`), each rotation stored in
     its trainable Householder layer. With `num_blocks=None` (default) the greedy fit
     chooses the depth (validation NLL, or the tolerance rule), so with spline marginals the
     flow starts *exactly* at the RBIG model, log_prob for log_prob. With an integer
@@ -250,8 +265,7 @@ class GaussianizationFlow(_GreedyPreset):
 
     def __init__(self, features, num_blocks=None, marginal="spline", num_knots=16, num_components=16,
                  num_reflections=None, bandwidth=1.5, shrinkage=0.4, rotation="max_sliced_wasserstein",
-                 num_directions=None, seed=0,
-                 **kwargs):
+                 num_directions=None, seed=0, max_tail_slope=MAX_TAIL_SLOPE, **kwargs):
         features = int(features)
         if marginal not in ("spline", "logistic"):
             raise ValueError(f"marginal must be 'spline' or 'logistic'; got {marginal!r}.")
@@ -259,7 +273,8 @@ class GaussianizationFlow(_GreedyPreset):
                          marginal=marginal, num_knots=int(num_knots), num_components=int(num_components),
                          num_reflections=None if num_reflections is None else int(num_reflections),
                          bandwidth=float(bandwidth), shrinkage=float(shrinkage), rotation=rotation,
-                         num_directions=None if num_directions is None else int(num_directions), seed=int(seed))
+                         num_directions=None if num_directions is None else int(num_directions), seed=int(seed),
+                         max_tail_slope=_optional_float(max_tail_slope))
         self._fixed_depth = num_blocks is not None
         layers = [layer for i in range(int(num_blocks or 0)) for layer in self._block(i, arguments)]
         super().__init__(Chain(layers, name="chain"), event_shape=(features,), arguments=arguments, **kwargs)
@@ -270,7 +285,8 @@ class GaussianizationFlow(_GreedyPreset):
         whose rotation is a `Rotation` (copied into the Householder layer afterwards)."""
         marginal = MarginalGaussianization(method=a["marginal"], num_knots=a["num_knots"],
                                            num_components=a["num_components"], bandwidth=a["bandwidth"],
-                                           shrinkage=a["shrinkage"], train_spline=True, name=f"marginal_{i}")
+                                           shrinkage=a["shrinkage"], max_tail_slope=a.get("max_tail_slope"),
+                                           train_spline=True, name=f"marginal_{i}")
         if fitted:
             return [marginal, Rotation(kind=a["rotation"], seed=a["seed"] + i, num_directions=a["num_directions"],
                                        name=f"rotation_{i}")]
