@@ -144,9 +144,15 @@ def _tail_slopes(layer, x):
 
 
 def test_max_tail_slope_caps_the_linear_tails_at_that_multiple_of_the_standardization():
+    from tfflows.gaussianization.marginal_fit import CAP_RELAX_WIDTH, smoothed_cdf_knots
+
     rng = np.random.default_rng(11)
-    # bounded and light-tailed columns: the kernel-smoothed map is steep at their edges
-    x = np.stack([rng.uniform(-1, 1, 3000), rng.beta(5, 5, 3000), np.tanh(rng.normal(size=3000))], axis=1)
+    # light-tailed columns with sparse edges: the kernel-smoothed map is steep there
+    z = rng.normal(size=300)
+    x = np.stack([z, np.sign(z) * np.sqrt(np.abs(z)), rng.beta(2, 2, 300)], axis=1)
+    xk = smoothed_cdf_knots(x, 16, 1.5, 0.4)[0]
+    outer_bins = np.minimum(xk[:, 1] - xk[:, 0], xk[:, -1] - xk[:, -2]) / x.std(0)
+    assert (outer_bins > 5 * CAP_RELAX_WIDTH).all()  # wide enough for the cap to hold in full
     plain = tff.MarginalGaussianization(num_knots=16, bandwidth=1.5, shrinkage=0.4, dtype="float64").fit_from_data(x)
     capped = tff.MarginalGaussianization(num_knots=16, bandwidth=1.5, shrinkage=0.4, max_tail_slope=0.75,
                                          dtype="float64").fit_from_data(x)
@@ -159,6 +165,30 @@ def test_max_tail_slope_caps_the_linear_tails_at_that_multiple_of_the_standardiz
     assert tff.MarginalGaussianization.from_config(capped.get_config()).max_tail_slope == 0.75
     with pytest.raises(ValueError, match="max_tail_slope"):
         tff.MarginalGaussianization(max_tail_slope=0.0)
+
+
+def test_the_tail_cap_relaxes_in_an_outer_bin_a_few_ulps_wide():
+    from tfflows.gaussianization.marginal_fit import CAP_RELAX_WIDTH, smoothed_cdf_knots
+
+    rng = np.random.default_rng(13)
+    x = np.sort(rng.uniform(-1, 1, 30))
+    x[1] = x[0] + 1e-7  # the two smallest rows nearly equal: the lower outer bin is a few ulps wide
+    x[-1] = x[-2] + 0.1  # the largest row isolated: a wide upper outer bin
+    x = x[:, None]
+    std = x.std()
+    xk, _, plain = smoothed_cdf_knots(x, 16, 1.5, 0.4)
+    _, _, capped = smoothed_cdf_knots(x, 16, 1.5, 0.4, max_tail_slope=0.75)
+    assert plain[0, 0] > 0.75 / std and plain[0, -1] > 0.75 / std  # both outer slopes exceed the cap
+    assert xk[0, 1] - xk[0, 0] < 1e-3 * std and xk[0, -1] - xk[0, -2] > 5 * CAP_RELAX_WIDTH * std
+    width = xk[0, 1] - xk[0, 0]
+    # the narrow bin: the slope changes by at most exp(width / (CAP_RELAX_WIDTH std)), no kink
+    assert np.log(plain[0, 0] / capped[0, 0]) <= width / (CAP_RELAX_WIDTH * std) + 1e-12
+    np.testing.assert_allclose(capped[0, -1], 0.75 / std, rtol=1e-3)  # the wide bin: capped in full
+    layer = tff.MarginalGaussianization(num_knots=16, bandwidth=1.5, shrinkage=0.4, max_tail_slope=0.75,
+                                        dtype="float32").fit_from_data(x)
+    near = np.array([[xk[0, 0] - 1e-7], [xk[0, 0] + 1e-7]], dtype="float32")  # float32 neighbours of the knot
+    log_det = _np(layer.forward_and_log_det(near)[1])
+    assert abs(log_det[1] - log_det[0]) < 1e-4
 
 
 def test_rbig_caps_its_tails_by_default_and_keeps_the_setting_through_a_save(tmp_path):

@@ -69,7 +69,9 @@ class MarginalGaussianization(FittedOnce, Bijector):
         Gaussian outputs on the training data, but steep tails that generalize poorly.
         `max_tail_slope` (None: no limit) caps the slopes at the outer knots, and so of
         the linear tails, at max_tail_slope / std of each column: beyond the training
-        range the map is then never steeper than that multiple of the standardization.
+        range the map is then never steeper than that multiple of the standardization
+        (relaxed in outer bins narrower than about 1% of the std, where a forced cap
+        would put a kink at float32 resolution; `marginal_fit.CAP_RELAX_WIDTH`).
     method="logistic": F(x) = sum_k w_k sigmoid((x - mu_k) / s_k), trainable, with
         `num_components` components initialized from data (centres at quantiles);
         inverse by 60 bisection steps (one compiled `keras.ops.fori_loop`) in a bracket

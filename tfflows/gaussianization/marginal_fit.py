@@ -136,7 +136,8 @@ def smoothed_cdf_knots(x, num_knots, bandwidth, shrinkage, max_tail_slope=None):
     of F_hat and 1 - F_hat; d_k = f_hat(x_k) / phi(y_k), the exact slope of the smoothed
     map. `shrinkage` blends the map toward the standardizing affine map (x - mean) / std.
     `max_tail_slope` (None: no limit) caps the slopes at the two outer knots, which are
-    the slopes of the linear tails, at max_tail_slope / std.
+    the slopes of the linear tails, at max_tail_slope / std (relaxed in narrow outer
+    bins: `_cap_tail_slopes`).
     """
     summary = x if hasattr(x, "kernel_cdf_pdf") else SampleSummary(x)
     n, mean = summary.n, summary.mean
@@ -171,17 +172,27 @@ def _shrink(xk, yk, dk, mean, std, shrinkage):
     return xk, yk, np.maximum(dk, 1e-6)
 
 
+# Outer bins narrower than this fraction of the column's std relax the tail-slope cap.
+CAP_RELAX_WIDTH = 0.01
+
+
 def _cap_tail_slopes(xk, yk, dk, std, max_tail_slope):
     # The slope at an outer knot is set by the few most extreme rows (the kernel of one
     # isolated point can make it several times 1 / std), and the linear tail repeats it
     # without limit: a row beyond the training range is stretched by it in every block,
     # so its latent grows geometrically with the depth. Capped, the map extrapolates no
     # steeper than max_tail_slope times the standardization (BENCHMARKS.md, "Tail slopes").
+    # In an outer bin of width w the cap changes the slope by at most a factor
+    # exp(w / (CAP_RELAX_WIDTH std)): forced in a bin of a few float32 ulps (two nearly
+    # equal extreme rows), it would put a kink where rounding decides the log-det.
     if max_tail_slope is None:
         return xk, yk, dk
     cap = float(max_tail_slope) / std
     dk = dk.copy()
-    dk[:, 0], dk[:, -1] = np.minimum(dk[:, 0], cap), np.minimum(dk[:, -1], cap)
+    for edge, inner in ((0, 1), (-1, -2)):
+        width = np.abs(xk[:, inner] - xk[:, edge])
+        relaxed = dk[:, edge] * np.exp(-width / (CAP_RELAX_WIDTH * std))
+        dk[:, edge] = np.maximum(np.minimum(dk[:, edge], cap), relaxed)
     return xk, yk, dk
 
 
