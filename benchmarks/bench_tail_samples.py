@@ -76,7 +76,7 @@ def main(argv=None):
     protocol.limit_threads(1)
     caps = [None if c.lower() == "none" else float(c) for c in args.caps.split(",")]
     rows = run(args.sets.split(","), caps)
-    command = "python benchmarks/bench_tail_samples.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = report.command_line("bench_tail_samples.py", argv)
     lines = [f"# RBIG tails: samples and test NLL by max_tail_slope ({datetime.date.today()})", "",
              *report.machine_header(), "", f"`{command}`", "",
              "Seed 0; 4,000 samples. 'beyond': fraction with a coordinate more than one training std outside the "
@@ -86,11 +86,8 @@ def main(argv=None):
     for r in rows:
         lines.append(f"| {r['set']} | {r['cap']} | {r['blocks']} | {r['test_nll']:.3f} | {r['samples_beyond']:.4f} | "
                      f"{r['test_beyond']:.4f} | {r['max_abs']:.3g} ({r['data_max_abs']:.3g}) |")
-    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
-                                   f"tail_samples_{datetime.date.today()}.md")
-    with open(out, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines[-len(rows) - 2:]), f"\nwrote {out}", sep="\n")
+    print("\n".join(lines[-len(rows) - 2:]))
+    report.write(args.out or report.default_out("tail_samples"), "\n".join(lines))
 
 
 if __name__ == "__main__":
