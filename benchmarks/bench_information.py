@@ -265,18 +265,28 @@ def estimators(args):
     return out
 
 
-def _bias_cell(values, truth, tolerance, oracle_values):
+def _oracle_gap(values, oracle_values):
+    """The largest |estimate - oracle| over seeds, on the same rows."""
+    return max(abs(v - o) for v, o in zip(values, oracle_values))
+
+
+def _bias_cell(values, truth, oracle_values):
     errors = np.asarray(values) - truth
     cell = f"{errors.mean():+.4f}"
     if len(errors) > 1:
         cell += f" ± {errors.std(ddof=1) / math.sqrt(len(errors)):.4f}"
     if oracle_values is not None:
-        cell += f" [{max(abs(v - o) for v, o in zip(values, oracle_values)) / tolerance:.2f}]"
+        cell += f" [{_oracle_gap(values, oracle_values) / tolerance(truth):.2f}]"
     return cell
 
 
+def tolerance(truth):
+    """The target: 5% of the truth or 0.02 nats, whichever is larger."""
+    return max(0.05 * abs(truth), 0.02)
+
+
 def within(value, truth):
-    return abs(value - truth) <= max(0.05 * abs(truth), 0.02)
+    return abs(value - truth) <= tolerance(truth)
 
 
 def main():
@@ -306,7 +316,6 @@ def main():
     runs_within = {k: 0 for k in ["oracle", *names]}  # (case, seed) pairs within the tolerance
     for measure, name, truth, sampler, in_target, oracle in all_cases:
         cells, row_sec, bias_cells = [], [], []
-        tolerance = max(0.05 * abs(truth), 0.02)
         if oracle is None:
             cells.append("n/a")
             bias_cells.append("n/a")
@@ -317,7 +326,7 @@ def main():
             oracle_pass += int(ok and in_target)
             runs_within["oracle"] += sum(within(v, truth) for v in values) if in_target else 0
             cells.append(f"{np.mean(values):.4f} ± {np.std(values):.4f} {'pass' if ok else 'FAIL'}")
-            bias_cells.append(_bias_cell(values, truth, tolerance, None))
+            bias_cells.append(_bias_cell(values, truth, None))
         for est in names:
             values, start = [], time.perf_counter()
             for seed in seeds:
@@ -330,19 +339,19 @@ def main():
             seconds[est] += sec
             ok = all(within(v, truth) for v in values)
             passed[est] += int(ok and in_target)
-            err = max(abs(v - truth) / max(0.05 * abs(truth), 0.02) for v in values)  # > 1: outside target
+            err = max(abs(v - truth) / tolerance(truth) for v in values)  # > 1: outside target
             if in_target and err > worst[est][0]:
                 worst[est] = (err, f"{measure} {name}")
             cells.append(f"{np.mean(values):.4f} ± {np.std(values):.4f} {'pass' if ok else 'FAIL'}")
             row_sec.append(f"{sec:.1f}")
-            bias_cells.append(_bias_cell(values, truth, tolerance, oracle_values))
+            bias_cells.append(_bias_cell(values, truth, oracle_values))
             if in_target:
                 runs_within[est] += sum(within(v, truth) for v in values)
-                unbiased[est] += int(abs(np.mean(values) - truth) <= tolerance)
+                unbiased[est] += int(within(np.mean(values), truth))
                 if oracle_values is not None:
-                    near_oracle[est] += int(max(abs(v - o) for v, o in zip(values, oracle_values)) <= tolerance)
+                    near_oracle[est] += int(_oracle_gap(values, oracle_values) <= tolerance(truth))
         rows.append(f"| {measure} | {name} | {truth:.4f} | " + " | ".join(cells) + " | " + " / ".join(row_sec) + " |")
-        bias_rows.append(f"| {measure} | {name} | {tolerance:.4f} | " + " | ".join(bias_cells) + " |")
+        bias_rows.append(f"| {measure} | {name} | {tolerance(truth):.4f} | " + " | ".join(bias_cells) + " |")
         print(rows[-1], flush=True)
     n_target = sum(c[4] for c in all_cases)
     lines = [f"# Information measures vs closed forms ({datetime.date.today()})", "",

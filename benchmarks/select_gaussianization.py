@@ -223,9 +223,17 @@ def test_table(chosen, tests, pairs, lines, title):
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
 
 
+def _load_cache(path):
+    """Greedy curves already computed, by candidate label and (set, seed)."""
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
 def stage_rbig(args, pairs, log):
     cache_path = args.cache
-    cache = json.load(open(cache_path)) if os.path.exists(cache_path) else {}
+    cache = _load_cache(cache_path)
     lines = []
     round1 = [dict(DEFAULT)] + [dict(DEFAULT, **v) for vs in FACTORS.values() for v in vs]
     run_rbig_candidates(round1, pairs, cache, log, cache_path)
@@ -250,11 +258,10 @@ def stage_rbig(args, pairs, log):
 
 
 def stage_tails(args, pairs, log):
-    cache_path = args.cache
-    cache = json.load(open(cache_path)) if os.path.exists(cache_path) else {}
+    cache = _load_cache(args.cache)
     lines = []
     cands = [dict(CURRENT, max_tail_slope=v) for v in TAIL_SLOPES]
-    run_rbig_candidates(cands, pairs, cache, log, cache_path)
+    run_rbig_candidates(cands, pairs, cache, log, args.cache)
     best, _, tests = evaluate_round("Tail-slope cap around the current defaults", cands, pairs, cache, lines)
     test_table([label(cands[0]), best], tests, pairs, lines, "Uncapped vs chosen")
     return lines, best

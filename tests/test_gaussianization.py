@@ -132,8 +132,8 @@ def test_shrinkage_moves_the_map_toward_standardization():
 
 
 def _tail_slopes(layer, x):
-    """Slopes of the fitted map just beyond the largest and below the smallest training
-    value of each column (finite differences, and the layer's own log-det there)."""
+    """Slopes of the fitted map beyond the largest and below the smallest training value of
+    each column, by finite differences between 1 and 3 stds out."""
     lo, hi, std = x.min(0), x.max(0), x.std(0)
     slopes = []
     for edge, sign in ((hi, 1.0), (lo, -1.0)):

@@ -155,12 +155,13 @@ def smoothed_cdf_knots(x, num_knots, bandwidth, shrinkage, max_tail_slope=None):
         secant = np.diff(yk, axis=1) / np.diff(xk, axis=1)
         inner = 2.0 / (1.0 / secant[:, 1:] + 1.0 / secant[:, :-1])  # harmonic mean (Fritsch-Carlson)
         dk = np.concatenate([secant[:, :1], inner, secant[:, -1:]], axis=1)
-        return _cap_tail_slopes(*_shrink(xk, yk, dk, mean, std, shrinkage), std, max_tail_slope)
-    cdf, pdf = summary.kernel_cdf_pdf(xk, h)
-    sf = 1.0 - cdf  # exact enough: F_hat lies in [1/(2n), 1 - 1/(2n)] at the knots
-    yk = np.where(cdf < sf, special.ndtri(np.minimum(cdf, 0.5)), -special.ndtri(np.minimum(sf, 0.5)))
-    dk = pdf * np.sqrt(2 * np.pi) * np.exp(0.5 * yk**2)
-    return _cap_tail_slopes(*_shrink(xk, yk, dk, mean, std, shrinkage), std, max_tail_slope)
+    else:
+        cdf, pdf = summary.kernel_cdf_pdf(xk, h)
+        sf = 1.0 - cdf  # exact enough: F_hat lies in [1/(2n), 1 - 1/(2n)] at the knots
+        yk = np.where(cdf < sf, special.ndtri(np.minimum(cdf, 0.5)), -special.ndtri(np.minimum(sf, 0.5)))
+        dk = pdf * np.sqrt(2 * np.pi) * np.exp(0.5 * yk**2)
+    xk, yk, dk = _shrink(xk, yk, dk, mean, std, shrinkage)
+    return xk, yk, _cap_tail_slopes(xk, dk, std, max_tail_slope)
 
 
 def _shrink(xk, yk, dk, mean, std, shrinkage):
@@ -176,7 +177,7 @@ def _shrink(xk, yk, dk, mean, std, shrinkage):
 CAP_RELAX_WIDTH = 0.01
 
 
-def _cap_tail_slopes(xk, yk, dk, std, max_tail_slope):
+def _cap_tail_slopes(xk, dk, std, max_tail_slope):
     # The slope at an outer knot is set by the few most extreme rows (the kernel of one
     # isolated point can make it several times 1 / std), and the linear tail repeats it
     # without limit: a row beyond the training range is stretched by it in every block,
@@ -186,14 +187,14 @@ def _cap_tail_slopes(xk, yk, dk, std, max_tail_slope):
     # exp(w / (CAP_RELAX_WIDTH std)): forced in a bin of a few float32 ulps (two nearly
     # equal extreme rows), it would put a kink where rounding decides the log-det.
     if max_tail_slope is None:
-        return xk, yk, dk
+        return dk
     cap = float(max_tail_slope) / std
     dk = dk.copy()
     for edge, inner in ((0, 1), (-1, -2)):
         width = np.abs(xk[:, inner] - xk[:, edge])
         relaxed = dk[:, edge] * np.exp(-width / (CAP_RELAX_WIDTH * std))
         dk[:, edge] = np.maximum(np.minimum(dk[:, edge], cap), relaxed)
-    return xk, yk, dk
+    return dk
 
 
 def logistic_mixture_em(x, k, bandwidth, iterations=30):
