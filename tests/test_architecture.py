@@ -35,7 +35,7 @@ LAYERS = [
     ["tfflows.flows.*"],
     ["tfflows.gaussianization.rbig"],
     ["tfflows.gaussianization.*", "tfflows.plot.*"],
-    ["tfflows.cli", "tfflows.sklearn", "tfflows"],
+    ["tfflows.cli", "tfflows.commands", "tfflows.commands.*", "tfflows.sklearn", "tfflows"],
 ]
 DECLARED_UPWARD = {("tfflows.bijectors.base", "tfflows.interop.tfp_adapter")}
 

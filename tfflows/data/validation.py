@@ -26,8 +26,9 @@ def check_dtype(x, what="data"):
     if dtype == np.bool_ or np.issubdtype(dtype, np.integer):
         raise TypeError(
             f"{what} has dtype {dtype.name}, but flows model continuous data. Integer or boolean "
-            "values have no density: dequantize them first (add uniform noise: `tfflows.dequantize(x)`, the "
-            "`tfflows.Dequantize` layer, or `x + np.random.uniform(size=x.shape)`)."
+            "values have no density: dequantize them first (add uniform noise: "
+            "`tfflows.dequantize(x)`, the `tfflows.Dequantize` layer, or "
+            "`x + np.random.uniform(size=x.shape)`)."
         )
     if not np.issubdtype(dtype, np.floating):
         raise TypeError(f"{what} has dtype {dtype.name}; expected a floating-point array.")
@@ -80,3 +81,34 @@ def check_sample_count(n):
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"The number of samples must be a non-negative integer; got {n!r}.")
     return int(n)
+
+
+def constant_columns(x):
+    """0-based indices of the columns of a 2-D array x that hold one value only (NaN
+    cells ignored): such a column has no density, and a flow's likelihood diverges on it."""
+    x = np.asarray(x, dtype="float64")
+    with np.errstate(invalid="ignore"):
+        spread = np.nanmax(x, axis=0) - np.nanmin(x, axis=0) if len(x) else np.zeros(x.shape[1])
+    return [int(j) for j in np.flatnonzero(~(spread > 0))]
+
+
+def duplicate_columns(x):
+    """Pairs (j, k), k < j, of the columns of a 2-D array x where column j repeats the
+    earlier column k exactly (the pair has no density in the plane)."""
+    x = np.ascontiguousarray(np.asarray(x).T)
+    first, pairs = {}, []
+    for j, column in enumerate(x):
+        k = first.setdefault(column.tobytes(), j)
+        if k != j:
+            pairs.append((j, k))
+    return pairs
+
+
+def integer_columns(x):
+    """0-based indices of the columns of a 2-D float array x whose every finite value is
+    a whole number (counts, levels, ids): the Python API refuses integer arrays, and a
+    text table of whole numbers is the same data."""
+    x = np.asarray(x, dtype="float64")
+    finite = np.isfinite(x)
+    whole = np.where(finite, x == np.round(x), True).all(axis=0) & finite.any(axis=0)
+    return [int(j) for j in np.flatnonzero(whole)]

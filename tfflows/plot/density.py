@@ -31,9 +31,9 @@ def grid_log_prob(flow, bounds, resolution=200):
     ys = np.linspace(y0, y1, resolution)
     xx, yy = np.meshgrid(xs, ys)
     points = np.stack([xx.ravel(), yy.ravel()], axis=1).astype("float32")
-    log_p = np.concatenate([
-        ops.convert_to_numpy(flow.log_prob(chunk)) for chunk in np.array_split(points, 8)
-    ])
+    # few large calls: a deep flow run eagerly costs a fixed time per layer call
+    chunks = np.array_split(points, -(-len(points) // 65536))
+    log_p = np.concatenate([ops.convert_to_numpy(flow.log_prob(chunk)) for chunk in chunks])
     return xs, ys, log_p.reshape(resolution, resolution)
 
 
@@ -66,14 +66,16 @@ def density_2d(flow, data, path=None, n_samples=2000, seed=0, title=None):
     return save(fig, path)
 
 
-def training_curves(history, path=None):
-    """Loss (negative log-likelihood) per epoch, train and validation."""
+def training_curves(history, path=None, unit="epoch"):
+    """Loss (negative log-likelihood) per epoch (or per `unit`, e.g. "block" for a greedy
+    fit), train and validation."""
     logs = getattr(history, "history", history)
     fig, ax = figure(figsize=(5, 3.5))
     for key in ("loss", "val_loss"):
-        if key in logs:
-            ax.plot(np.arange(1, len(logs[key]) + 1), logs[key], label=key.replace("loss", "NLL").strip("_"))
-    ax.set_xlabel("epoch")
+        if logs.get(key):
+            ax.plot(np.arange(1, len(logs[key]) + 1), logs[key],
+                    label=key.replace("loss", "NLL").strip("_"))
+    ax.set_xlabel(unit)
     ax.set_ylabel("negative log-likelihood (nats)")
     ax.legend()
     return save(fig, path)
@@ -94,46 +96,66 @@ def layer_warps(flow, path=None, prior_range=3.0, resolution=120, grid_lines=11,
     latent lines is drawn as warped by the same k layers. Panel 0 is the prior itself.
     """
     layers = _generative_layers(flow)
-    steps = sorted(set(np.linspace(0, len(layers), min(max_panels, len(layers) + 1)).round().astype(int)))
+    panels = min(max_panels, len(layers) + 1)
+    steps = sorted(set(np.linspace(0, len(layers), panels).round().astype(int)))
     fig, axes = figure(1, len(steps), figsize=(3.2 * len(steps), 3.3), squeeze=False)
     lines = np.linspace(-prior_range, prior_range, grid_lines)
     dense = np.linspace(-prior_range, prior_range, 100)
     latent_lines = [np.stack([np.full_like(dense, c), dense], 1) for c in lines]
     latent_lines += [np.stack([dense, np.full_like(dense, c)], 1) for c in lines]
-    for ax, k in zip(axes[0], steps):
-        warped = [_push(line.astype("float32"), layers[:k]) for line in latent_lines]
-        pts = np.concatenate(warped)
-        pts = pts[np.all(np.isfinite(pts), axis=1)]
+    warped = _push_lines(np.concatenate(latent_lines).astype("float32"), layers, steps)
+    bounds = {}
+    for k in steps:
+        pts = warped[k][np.all(np.isfinite(warped[k]), axis=1)]
         lo, hi = np.percentile(pts, 1, axis=0), np.percentile(pts, 99, axis=0)
         pad = 0.15 * (hi - lo) + 1e-3
-        bounds = ((lo[0] - pad[0], hi[0] + pad[0]), (lo[1] - pad[1], hi[1] + pad[1]))
-        xs, ys, log_p = _partial_log_prob(flow, layers[:k], bounds, resolution)
+        bounds[k] = ((lo[0] - pad[0], hi[0] + pad[0]), (lo[1] - pad[1], hi[1] + pad[1]))
+    grids = _partial_log_probs(flow, layers, steps, bounds, resolution)
+    for ax, k in zip(axes[0], steps):
+        xs, ys, log_p = grids[k]
         density = np.exp(log_p)
-        ax.pcolormesh(xs, ys, density, shading="auto", cmap="magma", vmax=np.percentile(density, 99.5))
-        for line in warped:
+        ax.pcolormesh(xs, ys, density, shading="auto", cmap="magma",
+                      vmax=np.percentile(density, 99.5))
+        for line in np.split(warped[k], len(latent_lines)):
             ax.plot(line[:, 0], line[:, 1], color="white", lw=0.4, alpha=0.6)
-        ax.set_xlim(bounds[0])
-        ax.set_ylim(bounds[1])
+        ax.set_xlim(bounds[k][0])
+        ax.set_ylim(bounds[k][1])
         ax.set_title("prior" if k == 0 else f"after {k} layer{'s' if k > 1 else ''}")
         ax.set_xticks([])
         ax.set_yticks([])
     return save(fig, path)
 
 
-def _push(z, generative_layers):
-    for layer in generative_layers:
+def _push_lines(z, generative_layers, steps):
+    """{k: z pushed through the first k generative layers} for k in steps, one layer call
+    per layer (every line in one batch: an eager layer call has a fixed cost)."""
+    pushed = {0: z}
+    for k, layer in enumerate(generative_layers[:max(steps)], start=1):
         z = ops.convert_to_numpy(layer.inverse(z))
-    return z
+        pushed[k] = z
+    return {k: pushed[k] for k in steps}
 
 
-def _partial_log_prob(flow, generative_layers, bounds, resolution):
-    (x0, x1), (y0, y1) = bounds
-    xs, ys = np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution)
-    xx, yy = np.meshgrid(xs, ys)
-    h = np.stack([xx.ravel(), yy.ravel()], axis=1).astype("float32")
-    total = np.zeros(len(h))
-    for layer in reversed(generative_layers):  # back to the latent with the forward maps
-        h, log_det = layer.forward_and_log_det(h)
-        total += ops.convert_to_numpy(log_det)
-    log_p = ops.convert_to_numpy(flow.base.log_prob(ops.convert_to_tensor(h, flow.compute_dtype))) + total
-    return xs, ys, log_p.reshape(resolution, resolution)
+def _partial_log_probs(flow, generative_layers, steps, bounds, resolution):
+    """{k: (xs, ys, log p(h_k) on a grid over bounds[k])}: each grid is mapped back to the
+    latent with the forward maps of generative layers k-1, ..., 0; the grids of all
+    panels still in flight go through each layer together (one call per layer)."""
+    h, total, axes = {}, {}, {}
+    for k in steps:
+        (x0, x1), (y0, y1) = bounds[k]
+        xs, ys = np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution)
+        xx, yy = np.meshgrid(xs, ys)
+        h[k] = np.stack([xx.ravel(), yy.ravel()], axis=1).astype("float32")
+        total[k], axes[k] = np.zeros(len(h[k])), (xs, ys)
+    for j in reversed(range(max(steps))):
+        active = [k for k in steps if k > j]
+        out, log_det = generative_layers[j].forward_and_log_det(
+            np.concatenate([h[k] for k in active]))
+        out, log_det = ops.convert_to_numpy(out), ops.convert_to_numpy(log_det)
+        for k, part, det in zip(active, np.split(out, len(active)), np.split(log_det, len(active))):
+            h[k], total[k] = part, total[k] + det
+    latent = np.concatenate([h[k] for k in steps])
+    base = ops.convert_to_numpy(flow.base.log_prob(ops.convert_to_tensor(latent,
+                                                                         flow.compute_dtype)))
+    return {k: (*axes[k], (part + total[k]).reshape(resolution, resolution))
+            for k, part in zip(steps, np.split(base, len(steps)))}
