@@ -25,7 +25,7 @@ SUBPACKAGES = ["tfflows.bijectors", "tfflows.bijectors.image", "tfflows.nets", "
 LAYERS = [
     SUBPACKAGES + ["tfflows._math", "tfflows.interop.tfp_adapter", "tfflows.data.validation", "tfflows.data.datasets",
                    "tfflows.data.splits", "tfflows.data.tables", "tfflows.data.files",
-                   "tfflows.data.loading"],
+                   "tfflows.data.loading", "tfflows.data.toy_density"],
     ["tfflows.bijectors.base"],
     ["tfflows.bijectors.*", "tfflows.nets.*", "tfflows.distributions"],
     ["tfflows.gaussianization.normal_cdf", "tfflows.gaussianization.marginal_fit",
