@@ -8,10 +8,12 @@
   package names something the package itself defines;
 - no global state at import: no `matplotlib.use`, no `os.environ` writes outside the
   command line's entry point, no global NumPy RNG;
-- modules stay under 400 lines.
+- modules stay under 400 lines, within the 100 columns of setup.cfg, and no function
+  passes ~60 lines (so the line limit counts ideas, not density).
 """
 
 import ast
+import configparser
 import os
 import pathlib
 
@@ -24,16 +26,19 @@ SUBPACKAGES = ["tfflows.bijectors", "tfflows.bijectors.image", "tfflows.nets", "
                "tfflows.gaussianization", "tfflows.interop", "tfflows.data", "tfflows.plot"]
 LAYERS = [
     SUBPACKAGES + ["tfflows._math", "tfflows.interop.tfp_adapter", "tfflows.data.validation", "tfflows.data.datasets",
-                   "tfflows.data.splits", "tfflows.data.tables", "tfflows.data.files",
+                   "tfflows.data.splits", "tfflows.data.tables", "tfflows.data.files", "tfflows.data.source",
                    "tfflows.data.loading", "tfflows.data.toy_density"],
     ["tfflows.bijectors.base"],
     ["tfflows.bijectors.*", "tfflows.nets.*", "tfflows.distributions"],
     ["tfflows.gaussianization.normal_cdf", "tfflows.gaussianization.marginal_fit",
-     "tfflows.gaussianization.marginal", "tfflows.gaussianization.rotations", "tfflows.gaussianization.greedy",
+     "tfflows.gaussianization.marginal", "tfflows.gaussianization.marginal_logistic",
+     "tfflows.gaussianization.rotations", "tfflows.gaussianization.greedy",
      "tfflows.gaussianization.sketches", "tfflows.gaussianization.streamed"],
-    ["tfflows.interop.tfp", "tfflows.interop.tf_training", "tfflows.interop.export", "tfflows.interop.saving"],
+    ["tfflows.interop.tfp", "tfflows.interop.tf_training", "tfflows.interop.export", "tfflows.interop.saving",
+     "tfflows.interop.feed", "tfflows.interop.backend"],
     ["tfflows.flows.*"],
-    ["tfflows.gaussianization.rbig"],
+    ["tfflows.gaussianization.greedy_preset", "tfflows.gaussianization.rbig",
+     "tfflows.gaussianization.gaussianization_flow"],
     ["tfflows.gaussianization.*", "tfflows.plot.*"],
     ["tfflows.cli", "tfflows.commands", "tfflows.commands.*", "tfflows.sklearn", "tfflows"],
 ]
@@ -196,3 +201,51 @@ def test_no_module_is_importable_only_by_the_old_flat_layout():
     flat = [p.name for p in PACKAGE.glob("*.py")]
     assert sorted(flat) == ["__init__.py", "_math.py", "cli.py", "distributions.py", "sklearn.py"], flat
     assert os.path.isfile(PACKAGE.parent / "ARCHITECTURE.md")
+
+
+COLUMNS = 100  # setup.cfg's max-line-length, read by `_column_limit`
+FUNCTION_LINES = 60
+# Modules not yet wrapped to the column limit (none of them belongs to the data path; the
+# coordinator wraps them and empties this list: a module that fits makes its test fail).
+WIDE_PENDING = {
+    "tfflows.bijectors.autoregressive", "tfflows.bijectors.base", "tfflows.bijectors.chain",
+    "tfflows.bijectors.conditioned", "tfflows.bijectors.coupling", "tfflows.bijectors.elementwise",
+    "tfflows.bijectors.image.coupling", "tfflows.bijectors.image.layout",
+    "tfflows.bijectors.image.masked_conv", "tfflows.bijectors.image.multiscale",
+    "tfflows.bijectors.linear", "tfflows.bijectors.preprocessing", "tfflows.bijectors.rq_spline",
+    "tfflows.data.datasets", "tfflows.data.splits",
+    "tfflows.distributions", "tfflows.gaussianization.information",
+    "tfflows.gaussianization.information_knn", "tfflows.gaussianization.information_terms",
+    "tfflows.nets.conv", "tfflows.nets.dense_stack", "tfflows.nets.made", "tfflows.nets.mlp",
+    "tfflows.plot.images",
+}
+
+
+def _column_limit():
+    config = configparser.ConfigParser()
+    config.read(PACKAGE.parent / "setup.cfg")
+    for section in config.sections():
+        if config.has_option(section, "max-line-length"):
+            return config.getint(section, "max-line-length")
+    return COLUMNS
+
+
+@pytest.mark.parametrize(
+    "module",
+    [pytest.param(m, marks=pytest.mark.xfail(strict=True, reason="pending wrap to 100 columns"))
+     if m in WIDE_PENDING else m for m in sorted(GRAPH)],
+)
+def test_lines_fit_the_column_limit(module):
+    limit = _column_limit()
+    lines = dict(_modules())[module].read_text().splitlines()
+    wide = [number for number, line in enumerate(lines, 1) if len(line) > limit]
+    assert not wide, f"{module}: lines {wide[:8]} are wider than {limit} columns (setup.cfg)"
+
+
+@pytest.mark.parametrize("module", sorted(GRAPH))
+def test_functions_stay_short(module):
+    tree = ast.parse(dict(_modules())[module].read_text())
+    long = [f"{node.name} ({node.end_lineno - node.lineno + 1} lines)" for node in ast.walk(tree)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > FUNCTION_LINES]
+    assert not long, f"{module}: functions over {FUNCTION_LINES} lines: {', '.join(long)}"

@@ -228,3 +228,34 @@ def test_progress_bar_counts_the_epoch_steps_with_several_steps_per_execution(mo
     flow.fit(moons[:640], epochs=1, batch_size=64, verbose=1)  # 10 steps, one execution of up to 32
     out = capsys.readouterr().out
     assert "10/10" in out and "32/10" not in out
+
+
+def test_check_data_gives_one_checked_value_that_fit_takes_as_it_is(moons):
+    flow = tff.MAF(2, num_layers=1, hidden_units=(8,))
+    weights = np.linspace(0.5, 1.5, len(moons))
+    data = flow.check_data((moons, None, weights), what="training data")
+    assert data.stream is None and data.context is None and data.x.dtype == np.float32
+    np.testing.assert_allclose(data.weights.mean(), 1.0, rtol=1e-6)  # rescaled to mean 1
+    assert flow.check_data(data) is data  # checked once: a Data passes through
+    train, val = data.split(0.25)
+    assert train.rows + val.rows == len(moons) and val.weights is not None
+    flow.fit(train, validation_data=val, epochs=1, batch_size=256, verbose=0)
+    assert np.isfinite(flow.evaluate(val.x, verbose=0))
+
+
+def test_tensors_are_checked_as_tensors(moons):
+    import tensorflow as tf
+
+    flow = tff.MAF(2, num_layers=1, hidden_units=(8,))
+    tensor = tf.constant(moons[:50])
+    np.testing.assert_allclose(flow.log_prob(tensor), flow.log_prob(moons[:50]), rtol=1e-6)
+    assert isinstance(flow.check_data(tensor).x, tf.Tensor)  # not copied through NumPy
+    assert np.all(np.isfinite(tf.function(flow.log_prob)(tensor)))  # symbolic: dtype and shape
+    bad = moons[:50].copy()
+    bad[[3, 7]] = np.nan
+    with pytest.raises(ValueError, match=r"2 row\(s\) containing NaN or Inf; the first is row 3"):
+        flow.fit(tf.constant(bad), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="events of shape"):
+        flow.log_prob(tf.zeros((4, 3)))
+    with pytest.raises(TypeError, match="dequantize"):
+        flow.log_prob(tf.zeros((4, 2), tf.int32))

@@ -130,3 +130,19 @@ def test_command_line_streams_shards(rows, tmp_path):
     assert main(["fit", pattern, "--stream", "--model", "rbig", "--out", str(out)]) == 0
     assert (out / "part-0_rbig.keras").is_file() and (out / "part-0_rbig" / "1" / "saved_model.pb").is_file()
     assert main(["fit", pattern, str(tmp_path / "x.csv"), "--model", "rbig"]) == 2  # several files need --stream
+
+
+def test_one_stream_protocol_for_arrays_and_streams(rows):
+    from tfflows.data.source import Source, is_stream
+    from tfflows.gaussianization.greedy import Stopping
+
+    batches = [rows[:100], rows[100:200]]
+    assert not any(is_stream(a) for a in (rows, rows.tolist(), (rows,), {"x": rows}))
+    assert all(is_stream(s) for s in (batches, lambda: iter(batches), iter(batches)))
+    one = list(Source(rows[:300], 4))  # an array is a one-batch source
+    assert len(one) == 1 and one[0].shape == (300, 4)
+    assert [len(b) for b in Source(lambda: iter(batches), 4)] == [100, 100]
+    with pytest.raises(TypeError, match="read only once"):
+        Source(iter(batches), 4)
+    with pytest.raises(ValueError, match="max_blocks must be a positive integer"):
+        Stopping(max_blocks=0)

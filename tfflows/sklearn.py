@@ -30,7 +30,9 @@ from tfflows.interop.saving import load_model
 
 # scikit-learn checks that do not apply, and why (passed to check_estimator).
 EXPECTED_FAILED_CHECKS = {
-    "check_estimators_dtypes": "integer data have no density: tfflows refuses them with a hint to dequantize",
+    "check_estimators_dtypes": (
+        "integer data have no density: tfflows refuses them with a hint to dequantize"
+    ),
 }
 
 
@@ -46,10 +48,27 @@ class RBIG(DensityMixin, TransformerMixin, BaseEstimator):
     of the rows (a seeded split) choose the depth; `random_state` seeds the split and the
     random / ICA / max-sliced-Wasserstein rotations. After `fit`: `flow_` (the Keras
     flow, savable and exportable), `n_features_in_`, `n_blocks_`, `history_`.
+
+    Args:
+        rotation, num_knots, bandwidth, shrinkage, max_tail_slope: of `tfflows.RBIG`.
+        max_blocks, tol, patience: of `RBIG.fit_greedy` (its stopping rule).
+        validation_fraction: the share of the rows held out to choose the depth.
+        random_state: seeds the split and the rotations.
     """
 
-    def __init__(self, rotation="max_sliced_wasserstein", num_knots=16, bandwidth=1.5, shrinkage=0.4, max_blocks=100,
-                 tol=1e-3, patience=5, validation_fraction=0.2, random_state=0, max_tail_slope=MAX_TAIL_SLOPE):
+    def __init__(
+        self,
+        rotation="max_sliced_wasserstein",
+        num_knots=16,
+        bandwidth=1.5,
+        shrinkage=0.4,
+        max_blocks=100,
+        tol=1e-3,
+        patience=5,
+        validation_fraction=0.2,
+        random_state=0,
+        max_tail_slope=MAX_TAIL_SLOPE,
+    ):
         self.rotation = rotation
         self.num_knots = num_knots
         self.bandwidth = bandwidth
@@ -65,11 +84,18 @@ class RBIG(DensityMixin, TransformerMixin, BaseEstimator):
         kind = getattr(getattr(X, "dtype", None), "kind", None)
         if kind in ("i", "u", "b"):  # the data rule: integer or boolean data have no density
             validation.check_dtype(X, "X")
-        X = validate_data(self, X, reset=reset, dtype=(np.float64, np.float32), ensure_min_samples=2 if reset else 1)
+        X = validate_data(
+            self,
+            X,
+            reset=reset,
+            dtype=(np.float64, np.float32),
+            ensure_min_samples=2 if reset else 1,
+        )
         return np.asarray(X, dtype="float32")
 
     def __getstate__(self):
-        # a Keras model does not pickle; its .keras archive does (pickle, joblib, clone of a fitted model)
+        # a Keras model does not pickle; its .keras archive does (pickle, joblib, clone of a
+        # fitted model)
         state = dict(self.__dict__)
         if "flow_" in state:
             with tempfile.TemporaryDirectory() as folder:
@@ -91,17 +117,35 @@ class RBIG(DensityMixin, TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         """Fit the blocks greedily on the rows of X (y is ignored)."""
         X = self._rows(X, reset=True)
-        seed = 0 if self.random_state is None else int(np.random.default_rng(self.random_state).integers(2**31))
+        seed = (
+            0
+            if self.random_state is None
+            else int(np.random.default_rng(self.random_state).integers(2**31))
+        )
         train, val = X, None
         if self.validation_fraction and len(X) >= 20:
             train, val = split(X, (1.0 - self.validation_fraction, self.validation_fraction), seed)
-        self.flow_ = _RBIGFlow(X.shape[1], rotation=self.rotation, num_knots=self.num_knots,
-                               bandwidth=self.bandwidth, shrinkage=self.shrinkage, seed=seed,
-                               max_tail_slope=self.max_tail_slope)
-        self.flow_.fit_greedy(train, validation_data=val, max_blocks=self.max_blocks, tol=self.tol,
-                              patience=self.patience, verbose=0)
+        self.flow_ = _RBIGFlow(
+            X.shape[1],
+            rotation=self.rotation,
+            num_knots=self.num_knots,
+            bandwidth=self.bandwidth,
+            shrinkage=self.shrinkage,
+            seed=seed,
+            max_tail_slope=self.max_tail_slope,
+        )
+        self.flow_.fit_greedy(
+            train,
+            validation_data=val,
+            max_blocks=self.max_blocks,
+            tol=self.tol,
+            patience=self.patience,
+            verbose=0,
+        )
         self.n_blocks_ = self.flow_.num_blocks
-        self.history_ = {key: [float(v) for v in values] for key, values in self.flow_.greedy_history.items()}
+        self.history_ = {
+            key: [float(v) for v in values] for key, values in self.flow_.greedy_history.items()
+        }
         return self
 
     def transform(self, X):
@@ -126,13 +170,19 @@ class RBIG(DensityMixin, TransformerMixin, BaseEstimator):
     def sample(self, n_samples=1, random_state=None):
         """n_samples rows drawn from the fitted density."""
         check_is_fitted(self)
-        seed = None if random_state is None else int(np.random.default_rng(random_state).integers(2**31))
+        seed = (
+            None
+            if random_state is None
+            else int(np.random.default_rng(random_state).integers(2**31))
+        )
         return np.asarray(self.flow_.sample(int(n_samples), seed=seed), dtype="float64")
 
     # ----- information measures (tfflows.gaussianization.information), in nats --------------
     def total_correlation(self, X, **options):
         """Total correlation of X with its interval (an `information.Estimate`)."""
-        return information.total_correlation_with_interval(np.asarray(X, dtype="float64"), **options)
+        return information.total_correlation_with_interval(
+            np.asarray(X, dtype="float64"), **options
+        )
 
     def entropy(self, X, **options):
         """Differential entropy of X with its interval (an `information.Estimate`)."""
@@ -140,8 +190,9 @@ class RBIG(DensityMixin, TransformerMixin, BaseEstimator):
 
     def mutual_information(self, X, Y, **options):
         """Mutual information between the paired rows of X and Y (an `information.Estimate`)."""
-        return information.mutual_information_with_interval(np.asarray(X, dtype="float64"),
-                                                            np.asarray(Y, dtype="float64"), **options)
+        return information.mutual_information_with_interval(
+            np.asarray(X, dtype="float64"), np.asarray(Y, dtype="float64"), **options
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -20,21 +20,39 @@ from tfflows.data.tables import MISSING, read_table
 class TextBatches:
     """Batches (batch_size, features) float32 of the numeric columns of text files.
 
-    paths: a file, a glob pattern or a list of them (shards are read in sorted order).
-    columns: names or 0-based positions to keep (default: the numeric columns of the first
-    shard's first 1,000 rows). part: "all", "train" or "validation" (see the module
-    docstring). Rows with a missing cell are skipped (`skipped` counts them, per pass).
+    Rows with a missing cell are skipped (`skipped` counts them, per pass).
+
+    Args:
+        paths: a file, a glob pattern or a list of them (shards are read in sorted order).
+        batch_size: rows per batch.
+        columns: names or 0-based positions to keep (default: the numeric columns of the
+            first shard's first 1,000 rows).
+        delimiter: of the cells (default: sniffed from the first shard).
+        part: "all", "train" or "validation" (see the module docstring).
+        validation_every: row i is a validation row when i % validation_every == 0.
     """
 
-    def __init__(self, paths, batch_size=65536, columns=None, delimiter=None, part="all", validation_every=10):
+    def __init__(
+        self, paths, batch_size=65536, columns=None, delimiter=None, part="all", validation_every=10
+    ):
         patterns = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-        self.paths = sorted({p for pattern in patterns for p in (glob.glob(os.fspath(pattern)) or [os.fspath(pattern)])})
+        self.paths = sorted(
+            {
+                p
+                for pattern in patterns
+                for p in (glob.glob(os.fspath(pattern)) or [os.fspath(pattern)])
+            }
+        )
         missing = [p for p in self.paths if not os.path.isfile(p)]
         if missing:
             raise ValueError(f"No such file: {missing[0]}.")
         if part not in ("all", "train", "validation"):
             raise ValueError(f"part must be 'all', 'train' or 'validation'; got {part!r}.")
-        self.batch_size, self.part, self.validation_every = int(batch_size), part, int(validation_every)
+        self.batch_size, self.part, self.validation_every = (
+            int(batch_size),
+            part,
+            int(validation_every),
+        )
         head = _head(self.paths[0], 1000)
         table = read_table(head, columns=columns, delimiter=delimiter)
         os.remove(head)
@@ -57,7 +75,9 @@ class TextBatches:
                 for row in reader:
                     if not any(cell.strip() for cell in row):
                         continue
-                    keep = self.part == "all" or ((index % self.validation_every == 0) == (self.part == "validation"))
+                    keep = self.part == "all" or (
+                        (index % self.validation_every == 0) == (self.part == "validation")
+                    )
                     index += 1
                     if not keep:
                         continue
@@ -88,7 +108,9 @@ class TextBatches:
             for batch in self:
                 yield from batch
 
-        dataset = tf.data.Dataset.from_generator(rows, output_signature=tf.TensorSpec((self.features,), tf.float32))
+        dataset = tf.data.Dataset.from_generator(
+            rows, output_signature=tf.TensorSpec((self.features,), tf.float32)
+        )
         if shuffle_buffer:
             dataset = dataset.shuffle(int(shuffle_buffer), seed=seed)
         return dataset.batch(batch_size or self.batch_size)

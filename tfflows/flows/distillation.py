@@ -47,8 +47,10 @@ class Distiller(keras.Model):
         student._ensure_built()
         teacher._ensure_built()
         if tuple(student.event_shape) != tuple(teacher.event_shape):
-            raise ValueError(f"student event shape {student.event_shape} differs from the teacher's "
-                             f"{teacher.event_shape}.")
+            raise ValueError(
+                f"student event shape {student.event_shape} differs from the teacher's "
+                f"{teacher.event_shape}."
+            )
 
     def build(self, input_shape=None):
         self.student._ensure_built()
@@ -78,12 +80,16 @@ class Distiller(keras.Model):
             loss = loss + ops.sum(self.losses)
         return loss
 
-    def fit(self, x=None, epochs=1, steps_per_epoch=None, batch_size=None, callbacks=None, **kwargs):
+    def fit(
+        self, x=None, epochs=1, steps_per_epoch=None, batch_size=None, callbacks=None, **kwargs
+    ):
         """Minimize KL(student || teacher). Without `x` (unconditional), each epoch is
         `steps_per_epoch` steps (default 100); with `x` = contexts, batches of them."""
         if x is None:
             if self.student.context_features:
-                raise ValueError("A conditional student needs contexts: fit(contexts, batch_size=...).")
+                raise ValueError(
+                    "A conditional student needs contexts: fit(contexts, batch_size=...)."
+                )
             steps_per_epoch = 100 if steps_per_epoch is None else int(steps_per_epoch)
             x, batch_size = np.zeros((steps_per_epoch, 1), self.student.compute_dtype), 1
             steps_per_epoch = None  # one dummy row per step
@@ -92,8 +98,14 @@ class Distiller(keras.Model):
         callbacks = list(callbacks or [])
         if not any(isinstance(c, StopOnNonFiniteLoss) for c in callbacks):
             callbacks.append(StopOnNonFiniteLoss())
-        return super().fit(x, epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size,
-                           callbacks=callbacks, **kwargs)
+        return super().fit(
+            x,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            batch_size=batch_size,
+            callbacks=callbacks,
+            **kwargs,
+        )
 
     def kl_divergence(self, n=10000, context=None, batch_size=4096):
         """Monte Carlo estimate of KL(student || teacher) in nats over n samples, with its
@@ -110,7 +122,7 @@ class Distiller(keras.Model):
                 x, log_q = self.sample_and_log_prob(m)
                 log_p = self.teacher.log_prob(ops.convert_to_numpy(x))
             else:
-                c = context[start:start + m]
+                c = context[start : start + m]
                 x, log_q = self.sample_and_log_prob(context=c)
                 log_p = self.teacher.log_prob(ops.convert_to_numpy(x), context=c)
             values.append(ops.convert_to_numpy(log_q) - ops.convert_to_numpy(log_p))

@@ -1,77 +1,144 @@
-"""The forms of data `Flow.fit`, `evaluate` and `predict` accept, as Keras users write them,
-reduced to one of two cases: in-memory arrays (checked here, once) or a stream (a
-`tf.data.Dataset`, a Python generator or a `keras.utils.PyDataset`, whose first batch is
-checked and whose batches Keras reads).
+"""The forms of data `Flow.fit`, `evaluate` and `predict` accept, as Keras users write
+them, reduced in one place (`check_data`) to one checked value, `Data`: in-memory rows
+(checked whole, here, once) or a stream (`tfflows.data.source.is_stream`: a dataset, a
+Python generator or a `keras.utils.PyDataset`, whose first batch is checked and whose
+batches Keras reads).
 
 Arrays:     x | {"x": x, "context": c} | (x,) | (x, None) | (x, None, sample_weight)
 Streams:    batches of any of the array forms above.
 
 Flows have no targets: a second tuple element other than None is refused, as are
-`class_weight` and a `y` argument.
+`class_weight` and a `y` argument. A backend tensor is checked as a tensor (dtype and
+shape, finiteness on its device): it never makes a trip through NumPy.
 """
 
-import types
+import dataclasses
 
 import keras
 import numpy as np
+from keras import ops
 
-from tfflows.data import validation
+from tfflows.data import source, validation
 
-
-class Stream:
-    """A dataset, generator or PyDataset, with its first batch already checked. `source`
-    is what Keras iterates (a generator gets its first batch put back in front)."""
-
-    def __init__(self, source, first_batch):
-        self.source = source
-        self.first_batch = first_batch
+# Rows of in-memory data that initialize data-dependent layers (ActNorm, fitted marginals).
+HEAD_ROWS = 256
 
 
-def is_tf_dataset(x):
-    if keras.backend.backend() != "tensorflow":
-        return False
-    from tfflows.interop.tf_training import is_dataset
+@dataclasses.dataclass(frozen=True)
+class Data:
+    """Checked data. In memory: `x` (N, ...) rows and optional `context` (N, c), as NumPy
+    arrays (or the backend tensors given) of the flow's dtype, and `weights` (N,) rescaled
+    to mean 1. A stream: `stream`, what Keras iterates (a generator with its checked first
+    batch put back in front). `first` is (x, context) of checked rows for building and
+    initializing the flow: the arrays' first `HEAD_ROWS` or the stream's first batch."""
 
-    return is_dataset(x)
+    x: object = None
+    context: object = None
+    weights: object = None
+    stream: object = None
+    first: tuple = (None, None)
+
+    @property
+    def inputs(self):
+        """What the model is called on: x, or {"x": x, "context": context}."""
+        return self.x if self.context is None else {"x": self.x, "context": self.context}
+
+    @property
+    def rows(self):
+        return int(self.x.shape[0])
+
+    def split(self, fraction):
+        """Keras's `validation_split`: (the first rows, the last `fraction` of the rows)."""
+        if not 0.0 < float(fraction) < 1.0:
+            raise ValueError(f"validation_split must be in (0, 1); got {fraction}.")
+        if self.stream is not None:
+            raise ValueError(
+                "validation_split needs array data; for a dataset or generator pass "
+                "validation_data."
+            )
+        cut = int(self.rows * (1.0 - float(fraction)))
+        if cut < 1 or cut >= self.rows:
+            raise ValueError(
+                f"validation_split={fraction} leaves no training or no validation "
+                f"rows of {self.rows}."
+            )
+        return _rows_of(self, slice(0, cut)), _rows_of(self, slice(cut, None))
 
 
-def is_stream(x):
-    return (is_tf_dataset(x) or isinstance(x, (types.GeneratorType, keras.utils.PyDataset))
-            or (hasattr(x, "__next__") and not isinstance(x, (np.ndarray, dict, tuple, list))))
+def _rows_of(data, rows):
+    def part(value):
+        return None if value is None else value[rows]
+
+    x, context = part(data.x), part(data.context)
+    return Data(x, context, part(data.weights), first=_head(x, context))
+
+
+def _head(x, context):
+    return x[:HEAD_ROWS], None if context is None else context[:HEAD_ROWS]
 
 
 def unpack(data, what, sample_weight=None):
     """(inputs, sample_weight) from x, a dict, or a Keras-style tuple (x, None[, weights])."""
-    if isinstance(data, tuple):
-        if not 1 <= len(data) <= 3:
-            raise ValueError(f"{what} as a tuple must be (x,), (x, None) or (x, None, sample_weight); "
-                             f"got a tuple of {len(data)} elements.")
-        if len(data) >= 2 and data[1] is not None:
-            raise ValueError(f"{what}: flows are trained without targets, so the second element of "
-                             "(x, y[, sample_weight]) must be None. For a conditional flow pass "
-                             "{'x': data, 'context': context} as x.")
-        if len(data) == 3:
-            if sample_weight is not None:
-                raise ValueError(f"{what}: sample weights given twice (in the tuple and as sample_weight).")
-            sample_weight = data[2]
-        data = data[0]
-    return data, sample_weight
+    if not isinstance(data, tuple):
+        return data, sample_weight
+    if not 1 <= len(data) <= 3:
+        raise ValueError(
+            f"{what} as a tuple must be (x,), (x, None) or (x, None, sample_weight); "
+            f"got a tuple of {len(data)} elements."
+        )
+    if len(data) >= 2 and data[1] is not None:
+        raise ValueError(
+            f"{what}: flows are trained without targets, so the second element of "
+            "(x, y[, sample_weight]) must be None. For a conditional flow pass "
+            "{'x': data, 'context': context} as x."
+        )
+    if len(data) == 3:
+        if sample_weight is not None:
+            raise ValueError(
+                f"{what}: sample weights given twice (in the tuple and as sample_weight)."
+            )
+        sample_weight = data[2]
+    return data[0], sample_weight
 
 
-def first_batch(stream, what):
-    """The first batch of a stream (inputs, sample_weight) and the source Keras will read."""
-    if is_tf_dataset(stream) or isinstance(stream, keras.utils.PyDataset):
-        batch = stream[0] if isinstance(stream, keras.utils.PyDataset) else next(iter(stream))
-        source = stream
-    else:
-        batch = next(stream)
-        source = _chained(batch, stream)
-    inputs, weights = unpack(batch, f"{what} (first batch)")
-    if isinstance(inputs, dict):
-        inputs = {key: np.asarray(value) for key, value in inputs.items()}
-    else:
-        inputs = np.asarray(inputs)
-    return Stream(source, (inputs, weights))
+def check_data(data, check_x, dtype, sample_weight=None, what="x", finite=True):
+    """Data in any form `fit` takes, checked once (arrays whole, a stream's first batch):
+    a `Data`. `check_x(x, what, finite)` checks the rows of x (a flow's data rules);
+    `dtype` None keeps the rows' own float dtype. `Data` are returned as they are."""
+    if isinstance(data, Data):
+        return data
+    if source.is_stream(data):
+        if sample_weight is not None:
+            raise ValueError(
+                f"{what}: with a dataset or generator, put the sample weights in its "
+                "batches as (x, None, sample_weight)."
+            )
+        reader, batch = _first_batch(data)
+        batch = unpack(batch, f"{what} (first batch)")[0]
+        x, context = _checked_rows(batch, check_x, what, dtype, finite)
+        return Data(stream=reader, first=(x, context))
+    inputs, sample_weight = unpack(data, what, sample_weight)
+    x, context = _checked_rows(inputs, check_x, what, dtype, finite)
+    weights = None
+    if sample_weight is not None:
+        weights = normalized_weights(check_weights(sample_weight, int(x.shape[0]), what), dtype)
+    return Data(x, context, weights, first=_head(x, context))
+
+
+def _first_batch(stream):
+    """(the source Keras will read, the first batch of `stream`)."""
+    if isinstance(stream, keras.utils.PyDataset):
+        return stream, stream[0]
+    if hasattr(stream, "element_spec"):  # a tf.data.Dataset
+        return stream, next(iter(stream))
+    if not source.is_one_shot(stream):
+        raise ValueError(
+            "Flow.fit reads a stream through Keras: pass a tf.data.Dataset, a Python "
+            "generator or a keras.utils.PyDataset (for TextBatches: "
+            "batches.as_dataset())."
+        )
+    batch = next(stream)
+    return _chained(batch, stream), batch
 
 
 def _chained(first, rest):
@@ -82,9 +149,69 @@ def _chained(first, rest):
         yield batch if isinstance(batch, tuple) else (batch,)
 
 
+def _checked_rows(inputs, check_x, what, dtype, finite):
+    """(x, context) of array inputs (x or {"x", "context"}), checked and cast to `dtype`."""
+    if isinstance(inputs, dict):
+        unknown = set(inputs) - {"x", "context"}
+        if unknown or "x" not in inputs:
+            raise ValueError(
+                f"{what}: a dict of inputs has the keys 'x' and (optionally) "
+                f"'context'; got {sorted(inputs)}."
+            )
+        x, context = inputs["x"], inputs.get("context")
+    else:
+        x, context = inputs, None
+    x = cast(check_x(x, what, finite), dtype)
+    if context is None:
+        return x, None
+    context = cast(check_rows(context, None, f"{what} context", finite), dtype)
+    if int(context.shape[0]) != int(x.shape[0]):
+        raise ValueError(f"{what}: context has {context.shape[0]} rows but x has {x.shape[0]}.")
+    return x, context
+
+
+def cast(x, dtype):
+    """Checked rows in `dtype`: a NumPy array stays NumPy, a tensor stays a tensor."""
+    if dtype is None:
+        return x
+    return ops.cast(x, dtype) if ops.is_tensor(x) else np.asarray(x, dtype=dtype)
+
+
+def check_rows(x, event_shape=None, what="x", finite=False):
+    """x checked against the data rules (DESIGN.md). A backend tensor is checked as a
+    tensor: dtype and static shape, and with `finite` its rows on its device (a symbolic
+    tensor, while tracing, by dtype and shape only); anything else goes through
+    `tfflows.data.validation.check_array` and comes back as a NumPy array."""
+    if not ops.is_tensor(x):
+        return validation.check_array(x, event_shape, what, finite=finite)
+    if len(x.shape) == 0:
+        raise ValueError(f"{what} must be an array of shape (batch, ...), got a scalar.")
+    validation.check_dtype(x, what)
+    validation.check_not_empty(x, what)
+    validation.check_event_shape(x, event_shape, what)
+    if finite:
+        _check_finite_tensor(x, what)
+    return x
+
+
+def _check_finite_tensor(x, what):
+    bad = ops.logical_not(ops.all(ops.isfinite(ops.reshape(x, (ops.shape(x)[0], -1))), axis=1))
+    bad = ops.cast(bad, "int32")
+    try:
+        count = int(ops.sum(bad))  # one scalar to the host, not the rows
+    except TypeError:  # symbolic (tf.function, jax.jit): values unknown while tracing
+        return
+    if count:
+        first = int(ops.argmax(bad))
+        raise ValueError(
+            f"{what} has {count} row(s) containing NaN or Inf; the first is row "
+            f"{first}. Remove or impute them before fitting."
+        )
+
+
 def check_weights(sample_weight, rows, what):
     """Sample weights as a float64 vector: finite, non-negative, one per row, not all zero."""
-    weights = np.asarray(sample_weight, dtype="float64").reshape(-1)
+    weights = np.asarray(ops.convert_to_numpy(sample_weight), dtype="float64").reshape(-1)
     if len(weights) != rows:
         raise ValueError(f"{what}: {len(weights)} sample weights for {rows} rows.")
     if not np.all(np.isfinite(weights)) or np.any(weights < 0):
@@ -100,52 +227,3 @@ def normalized_weights(weights, dtype):
     (exactly so for `evaluate`), a batch of zero weights contributes 0 (never 0 / 0), and
     a row of weight 0 is removed exactly."""
     return (weights * (len(weights) / weights.sum())).astype(dtype)
-
-
-def split_for_validation(inputs, weights, fraction):
-    """Keras's `validation_split`: the last `fraction` of the rows (before shuffling)."""
-    if not 0.0 < float(fraction) < 1.0:
-        raise ValueError(f"validation_split must be in (0, 1); got {fraction}.")
-    rows = len(inputs["x"] if isinstance(inputs, dict) else inputs)
-    cut = int(rows * (1.0 - float(fraction)))
-    if cut < 1 or cut >= rows:
-        raise ValueError(f"validation_split={fraction} leaves no training or no validation rows of {rows}.")
-
-    def part(value, s):
-        if value is None:
-            return None
-        if isinstance(value, dict):
-            return {key: v[s] for key, v in value.items()}
-        return value[s]
-
-    head, tail = slice(0, cut), slice(cut, None)
-    return (part(inputs, head), part(weights, head)), (part(inputs, tail), part(weights, tail))
-
-
-def checked_rows(inputs, check_x, what, dtype, finite=True):
-    """Array inputs (x or {"x", "context"}) checked once and cast to `dtype`."""
-    if isinstance(inputs, dict):
-        unknown = set(inputs) - {"x", "context"}
-        if unknown or "x" not in inputs:
-            raise ValueError(f"{what}: a dict of inputs has the keys 'x' and (optionally) 'context'; "
-                             f"got {sorted(inputs)}.")
-        data, context = inputs["x"], inputs.get("context")
-    else:
-        data, context = inputs, None
-    data = np.asarray(check_x(data, what, finite), dtype=dtype)
-    if context is None:
-        return data
-    context = np.asarray(validation.check_array(context, None, f"{what} context", finite=finite), dtype=dtype)
-    if len(context) != len(data):
-        raise ValueError(f"{what}: context has {len(context)} rows but x has {len(data)}.")
-    return {"x": data, "context": context}
-
-
-def rows(inputs):
-    return len(inputs["x"] if isinstance(inputs, dict) else inputs)
-
-
-def head(inputs, n):
-    if isinstance(inputs, dict):
-        return {key: value[:n] for key, value in inputs.items()}
-    return inputs[:n]

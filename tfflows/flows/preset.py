@@ -10,10 +10,24 @@ from tfflows.flows.flow import Flow
 
 
 class Preset(Flow):
-    """A `Flow` whose architecture is a function of its constructor arguments."""
+    """A `Flow` whose architecture is a function of its constructor arguments.
 
-    def __init__(self, transform, base=None, event_shape=None, context_features=0, *, arguments, **kwargs):
-        super().__init__(transform, base=base, event_shape=event_shape, context_features=context_features, **kwargs)
+    Args:
+        transform, base, event_shape, context_features: of `Flow`.
+        arguments: the constructor arguments of the subclass (its `get_config`).
+        **kwargs: of `Flow` (name, dtype).
+    """
+
+    def __init__(
+        self, transform, base=None, event_shape=None, context_features=0, *, arguments, **kwargs
+    ):
+        super().__init__(
+            transform,
+            base=base,
+            event_shape=event_shape,
+            context_features=context_features,
+            **kwargs,
+        )
         self._arguments = dict(arguments)
 
     def get_config(self):
@@ -43,5 +57,7 @@ def normalization_layers(kind, name):
 def check_features(features, preset):
     features = int(features)
     if features < 2:
-        raise ValueError(f"{preset} needs at least 2 features to split between coupling halves; got {features}.")
+        raise ValueError(
+            f"{preset} needs at least 2 features to split between coupling halves; got {features}."
+        )
     return features

@@ -1,125 +1,211 @@
-"""The training path of `Flow.fit` and `evaluate`: in-memory arrays checked once and fed
-through the TensorFlow input pipeline (or to Keras directly on other backends), streams
-passed through with their first batch checked, and the data-dependent initialization."""
-
-import dataclasses
-import weakref
+"""`Flow`'s training API (`KerasTraining`: compile, fit, evaluate, predict over Keras's) and
+its data path once the data are checked (`Data`): what Keras reads (the stream itself, or
+the backend feeder's `Feed` of the arrays), the data-dependent initialization, and fit's
+callbacks."""
 
 import keras
 from keras import ops
 
-from tfflows._math import draw_seed
-from tfflows.flows import inputs as forms
+from tfflows.data import source
 from tfflows.flows.callbacks import EpochProgbarLogger, StopOnNonFiniteLoss
+from tfflows.interop.backend import feeder
+from tfflows.interop.feed import Feed
+
+# Training steps per call of the train function when `compile` is given
+# steps_per_execution="auto" (the default): Keras's per-call overhead is a large part of
+# a small flow's training step (BENCHMARKS.md, "fit input").
+AUTO_STEPS_PER_EXECUTION = 32
 
 
-def split_inputs(inputs):
-    """`inputs` is x, or a dict {"x": x, "context": c} for conditional flows."""
-    if isinstance(inputs, dict):
-        return inputs["x"], inputs.get("context")
-    return inputs, None
+class KerasTraining:
+    """Keras's training methods of a `Flow` (a mixin before `keras.Model`): no targets, the
+    flow's own negative log-likelihood, data checked once (`Flow.check_data`)."""
 
+    def compile(
+        self, optimizer="adam", loss=None, metrics=None, *, steps_per_execution="auto", **kwargs
+    ):
+        """Keras's `compile`; the loss is always the model's own negative log-likelihood.
 
-@dataclasses.dataclass
-class Data:
-    """Checked data: `arrays` (x or {"x", "context"}) with normalized `weights`, or a
-    `stream` Keras reads; `first` is a checked first batch for initialization."""
+        `steps_per_execution="auto"` runs up to `AUTO_STEPS_PER_EXECUTION` (32) training
+        steps per call of the train function (on TensorFlow one compiled loop; on JAX a
+        Python loop over the compiled step); batch-level callbacks then see every 32nd
+        batch (and the running mean loss). Under MirroredStrategy and
+        MultiWorkerMirroredStrategy the loop is tfflows's own (Keras 3.15's fails there
+        with more than one step, its nested step function's collectives inside a
+        `tf.cond`: the failure of keras-team/keras#19246; and under multi-worker with any
+        count, tensorflow/tensorflow#72388; see `tfflows.interop.tf_training`); under
+        other strategies (TPU) or with `jit_compile=True` it is Keras's, and "auto" is 1.
+        Pass `steps_per_execution=1` for per-batch callbacks. Under the global policy
+        "mixed_float16" the optimizer is wrapped in `keras.optimizers.LossScaleOptimizer`
+        (the conditioner networks compute in float16)."""
+        if loss is not None:
+            raise ValueError(
+                "Flows train on their own negative log-likelihood; compile(loss=...) would be "
+                "ignored, so it is refused. Remove the loss argument."
+            )
+        if metrics:
+            raise ValueError(
+                "compile(metrics=...) is not supported: flows have no targets to compare. "
+                "The loss (mean NLL in nats) is reported; use evaluate(x) or log_prob(x)."
+            )
+        if steps_per_execution == "auto":
+            multi_step = feeder().multi_step_supported(self, kwargs)
+            steps_per_execution = AUTO_STEPS_PER_EXECUTION if multi_step else 1
+        if keras.config.dtype_policy().name == "mixed_float16":
+            optimizer = keras.optimizers.get(optimizer)
+            if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        super().compile(optimizer, steps_per_execution=steps_per_execution, **kwargs)
 
-    arrays: object = None
-    weights: object = None
-    stream: object = None
-    first: object = None
+    def compile_from_config(self, config):
+        # Keras skips compile() when loading a model whose class overrides it; this
+        # override only adds a default, so compile as Keras's own method would.
+        config = keras.saving.deserialize_keras_object(config)
+        config = {k: v for k, v in config.items() if k not in ("loss", "metrics") or v}
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
 
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
+        validation_split=0.0,
+        validation_data=None,
+        shuffle=True,
+        class_weight=None,
+        sample_weight=None,
+        **kwargs,
+    ):
+        """Maximum-likelihood training; the loss is the (weighted) mean negative
+        log-likelihood in nats. Data, as Keras takes it (without targets): an array, a dict
+        {"x", "context"}, a tuple (x,), (x, None) or (x, None, sample_weight), or a
+        `tf.data.Dataset`, Python generator or `keras.utils.PyDataset` of such batches.
+        `validation_data` takes the same forms; `validation_split`, `sample_weight`
+        (weighted maximum likelihood: a row of weight 0 is removed exactly), `shuffle`,
+        `initial_epoch`, `steps_per_epoch` and the callbacks work as in Keras."""
+        if y is not None:
+            raise ValueError(
+                "Flows are trained without targets (y must be None); for a conditional flow pass "
+                "x={'x': data, 'context': context}."
+            )
+        if class_weight is not None:
+            raise ValueError(
+                "class_weight is not supported: flows have no classes. For weighted maximum "
+                "likelihood pass sample_weight (one weight per row)."
+            )
+        train, val = train_and_validation(self, x, sample_weight, validation_data, validation_split)
+        prepare_training(self, train.first)
+        callbacks = training_callbacks(callbacks, verbose)
+        feed = keras_feed(train, batch_size, shuffle, callbacks)
+        if val is not None:
+            val_batch_size = kwargs.get("validation_batch_size") or batch_size
+            validation_data = keras_feed(val, val_batch_size, False).as_validation_data()
+        return super().fit(
+            feed.x,
+            feed.y,
+            batch_size=feed.batch_size,
+            epochs=epochs,
+            verbose=verbose,
+            callbacks=callbacks,
+            validation_data=validation_data,
+            shuffle=feed.shuffle,
+            sample_weight=feed.sample_weight,
+            **kwargs,
+        )
 
-_CHECKED_DATASETS = weakref.WeakSet()  # tf.data pipelines built here from checked arrays
+    def evaluate(
+        self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, **kwargs
+    ):
+        """The mean negative log-likelihood of the data, in nats (weighted by
+        `sample_weight`: sum(w nll) / sum(w)); data in any form `fit` takes."""
+        if kwargs.get("_use_cached_eval_dataset"):  # fit's validation pass: checked by fit
+            return super().evaluate(
+                x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight, **kwargs
+            )
+        if y is not None:
+            raise ValueError("Flows are evaluated without targets (y must be None).")
+        data = checked(self, x, sample_weight, "x")
+        build_for(self, data.first[0])
+        if not self.compiled:  # nothing to train: the loss alone
+            self.compile()
+        feed = keras_feed(data, batch_size, shuffle=False)
+        return super().evaluate(
+            feed.x,
+            feed.y,
+            batch_size=feed.batch_size,
+            verbose=verbose,
+            sample_weight=feed.sample_weight,
+            **kwargs,
+        )
 
+    def predict(self, x, batch_size=None, verbose="auto", **kwargs):
+        """Per-row log p(x) in nats (a NumPy array of shape (batch,)), like `log_prob`
+        batched by Keras; x is an array, a dict {"x", "context"} or a stream of them."""
+        if source.is_stream(x):
+            return super().predict(x, batch_size=batch_size, verbose=verbose, **kwargs)
+        data = self.check_data(x, what="x", finite=False)
+        build_for(self, data.first[0])
+        return super().predict(data.inputs, batch_size=batch_size, verbose=verbose, **kwargs)
 
-def is_checked_dataset(x):
-    try:
-        return x in _CHECKED_DATASETS
-    except TypeError:  # unhashable inputs (arrays, dicts)
-        return False
+    def make_train_function(self, force=False):
+        # under a mirrored strategy, tfflows's loop (`tf_training.step_function`)
+        if not feeder().own_step_function(self, "train", force):
+            super().make_train_function(force)
+        return self.train_function
+
+    def make_test_function(self, force=False):
+        if not feeder().own_step_function(self, "test", force):
+            super().make_test_function(force)
+        return self.test_function
 
 
 def checked(flow, data, sample_weight, what):
-    """Data in any form `fit` takes, checked once (arrays whole, streams' first batch)."""
-    if forms.is_stream(data):
-        if sample_weight is not None:
-            raise ValueError(f"{what}: with a dataset or generator, put the sample weights in its "
-                             "batches as (x, None, sample_weight).")
-        stream = forms.first_batch(data, what)
-        first = forms.checked_rows(stream.first_batch[0], flow._check_rows, what, flow.compute_dtype)
-        return Data(stream=stream.source, first=first)
-    data, sample_weight = forms.unpack(data, what, sample_weight)
-    arrays = forms.checked_rows(data, flow._check_rows, what, flow.compute_dtype)
-    weights = None
-    if sample_weight is not None:
-        weights = forms.normalized_weights(forms.check_weights(sample_weight, forms.rows(arrays), what),
-                                           flow.compute_dtype)
-    if (weights is not None or isinstance(arrays, dict)) and _multi_worker(flow):
-        raise ValueError(f"{what}: under MultiWorkerMirroredStrategy Keras (3.15) cannot feed batches of "
-                         "several tensors (sample weights or a context) to fit/evaluate "
-                         "(keras-team/keras#20329); train on x alone there, or use MirroredStrategy.")
-    return Data(arrays=arrays, weights=weights, first=forms.head(arrays, 256))
-
-
-def _multi_worker(flow):
-    if keras.backend.backend() != "tensorflow":
-        return False
-    from tfflows.interop.tf_training import multi_worker
-
-    return multi_worker(flow)
+    """`flow.check_data` of data to train or evaluate on, refused where the backend
+    cannot feed its form under the flow's strategy."""
+    data = flow.check_data(data, sample_weight, what)
+    feeder().refuse(flow, data, what)
+    return data
 
 
 def train_and_validation(flow, x, sample_weight, validation_data, validation_split):
-    """(training Data, validation Data or None) from fit's arguments."""
+    """(training `Data`, validation `Data` or None) from fit's arguments."""
     train = checked(flow, x, sample_weight, "training data")
     if not validation_split:
-        return train, None if validation_data is None else checked(flow, validation_data, None, "validation_data")
-    if train.arrays is None:
-        raise ValueError("validation_split needs array data; for a dataset or generator pass validation_data.")
-    if validation_data is not None:
+        if validation_data is None:
+            return train, None
+        return train, checked(flow, validation_data, None, "validation_data")
+    if validation_data is not None and train.stream is None:
         raise ValueError("Give validation_data or validation_split, not both.")
-    (a, w), (va, vw) = forms.split_for_validation(train.arrays, train.weights, validation_split)
-    return Data(arrays=a, weights=w, first=forms.head(a, 256)), Data(arrays=va, weights=vw)
+    return train.split(validation_split)
 
 
-def array_source(data, batch_size, shuffle, callbacks=None):
-    """(what Keras reads, extra keyword arguments) for in-memory `Data`: a single-threaded
-    tf.data pipeline on TensorFlow (see `tfflows.interop.tf_training`), the arrays
-    themselves elsewhere. With `shuffle` on TensorFlow, an `EpochCounter` joins `callbacks`."""
-    if keras.backend.backend() != "tensorflow":
-        # y = the weights, ignored by the loss: Keras drops sample weights when y is None
-        return data.arrays, {"y": data.weights, "sample_weight": data.weights, "batch_size": batch_size,
-                             "shuffle": shuffle}
-    from tfflows.interop.tf_training import EpochCounter, array_dataset
-
-    counter = None
-    if shuffle and callbacks is not None:
-        counter = EpochCounter()
-        callbacks.append(counter)
-    dataset = array_dataset(data.arrays, batch_size or 32, shuffle=counter is not None, sample_weight=data.weights,
-                            seed=draw_seed(), epoch=None if counter is None else counter.variable)
-    _CHECKED_DATASETS.add(dataset)
-    return dataset, {"shuffle": False}
-
-
-def validation_source(data, batch_size):
+def keras_feed(data, batch_size, shuffle, callbacks=None):
+    """What Keras reads for checked `data`: a stream as it is, arrays through the
+    backend's feeder (which may add a callback to `callbacks`)."""
     if data.stream is not None:
-        return data.stream
-    if keras.backend.backend() != "tensorflow":
-        return data.arrays if data.weights is None else (data.arrays, data.weights, data.weights)
-    return array_source(data, batch_size, shuffle=False)[0]
+        return Feed(data.stream, batch_size=batch_size, shuffle=shuffle)
+    return feeder().feed(data, batch_size, shuffle, callbacks)
+
+
+def build_for(flow, x):
+    """Build an unbuilt `flow` for rows like x (any batch size: saved signatures)."""
+    if not flow.built:
+        flow.build((None,) + tuple(x.shape[1:]))
 
 
 def prepare_training(flow, first):
     """Build, initialize from data (ActNorm, fitted layers) and compile, under the
-    strategy's scope; build the optimizer before the first trace."""
-    with flow._strategy_scope():  # variables made here must be mirrored under tf.distribute
-        data, context = split_inputs(first)
-        flow._ensure_built_for(data)
+    backend's scope (the strategy's); build the optimizer before the first trace."""
+    with feeder().scope(flow):  # variables made here must be mirrored under tf.distribute
+        x, context = first
+        build_for(flow, x)
         flow.transform.initialize_from_data(
-            ops.convert_to_tensor(data, flow.compute_dtype),
+            ops.convert_to_tensor(x, flow.compute_dtype),
             None if context is None else ops.convert_to_tensor(context, flow.compute_dtype),
         )
         if not flow.compiled:
@@ -139,30 +225,3 @@ def training_callbacks(callbacks, verbose):
     if verbose != 0 and not any(isinstance(c, keras.callbacks.ProgbarLogger) for c in callbacks):
         callbacks.append(EpochProgbarLogger())
     return callbacks
-
-
-def multi_step_supported(flow, compile_kwargs):
-    """Whether compile's steps_per_execution="auto" may run several steps per execution:
-    everywhere but under a tf.distribute strategy whose loop stays Keras's (TPU, or an
-    explicit jit_compile=True), which fails with more."""
-    if keras.backend.backend() != "tensorflow":
-        return True
-    from tfflows.interop.tf_training import mirrored, under_strategy
-
-    return not under_strategy(flow) or (mirrored(flow) and compile_kwargs.get("jit_compile") is not True)
-
-
-def distributed_function(flow, kind, force=False):
-    """Sets `flow.train_function` (kind "train") or `test_function` ("test") to tfflows's
-    loop under a mirrored strategy (`tfflows.interop.tf_training.step_function`) and
-    returns True; False where Keras's own function is used."""
-    if keras.backend.backend() != "tensorflow":
-        return False
-    from tfflows.interop.tf_training import runs_own_loop, step_function
-
-    if not runs_own_loop(flow):
-        return False
-    attribute = f"{kind}_function"
-    if getattr(flow, attribute) is None or force:
-        setattr(flow, attribute, step_function(flow, getattr(flow, f"{kind}_step")))
-    return True

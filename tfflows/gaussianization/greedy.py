@@ -4,6 +4,7 @@ training gain or the validation log-likelihood (used by `RBIG` and the start of
 `GaussianizationFlow`; `tfflows.gaussianization.streamed` runs the same loop on data
 streamed in batches)."""
 
+import dataclasses
 import math
 import time
 
@@ -24,17 +25,54 @@ def _numpy(x):
     return np.asarray(ops.convert_to_numpy(x))
 
 
-class StoppingRule:
-    """Stop when the training gain per block (the reduction of the total correlation, in
-    nats) stays below `tol` for `patience` blocks, or, with validation data, when the
-    validation NLL has not improved for `patience` blocks; keep the best depth."""
+@dataclasses.dataclass(frozen=True)
+class Stopping:
+    """The greedy fits' stopping rule, built once from `fit_greedy`'s arguments: at most
+    `max_blocks` blocks; stop when the training gain per block (the reduction of the
+    total correlation, in nats) stays below `tol` for `patience` blocks, or, with
+    validation data, when the validation NLL has not improved for `patience` blocks;
+    keep the best depth. `verbose`: a progress bar."""
 
-    def __init__(self, train_nll, max_blocks, tol, patience, validated, verbose):
-        self.train_nll, self.tol, self.patience, self.validated = train_nll, tol, patience, validated
+    max_blocks: int = 100
+    tol: float = 1e-3
+    patience: int = 5
+    verbose: bool = False
+
+    def __post_init__(self):
+        for name in ("max_blocks", "patience"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
+        if not math.isfinite(float(self.tol)):
+            raise ValueError(f"tol must be a finite number; got {self.tol!r}.")
+
+    def start(self, train_nll, validated):
+        """The rule's state for one fit, from the NLL of the data before any block."""
+        return StoppingRule(self, train_nll, validated)
+
+
+class StoppingRule:
+    """The state of one greedy fit under a `Stopping` rule: the per-block history, the
+    best depth so far and the progress bar.
+
+    Args:
+        stopping: the `Stopping` rule.
+        train_nll: the training NLL before the first block.
+        validated: whether the fit has validation data.
+    """
+
+    def __init__(self, stopping, train_nll, validated):
+        self.train_nll, self.validated = train_nll, validated
+        self.tol, self.patience = stopping.tol, stopping.patience
         self.history = {"train_nll": [], "val_nll": [], "tc_reduction": [], "seconds": []}
         self.best_depth, self.best_val, self.wait_val, self.wait_tol = 0, math.inf, 0, 0
-        self.bar = keras.utils.Progbar(max_blocks, unit_name="block",
-                                       stateful_metrics=["train_nll", "gain", "val_nll"]) if verbose else None
+        self.bar = None
+        if stopping.verbose:
+            self.bar = keras.utils.Progbar(
+                stopping.max_blocks,
+                unit_name="block",
+                stateful_metrics=["train_nll", "gain", "val_nll"],
+            )
         self.start, self.values = time.perf_counter(), []
 
     def update(self, depth, train_nll, val_nll=None):
@@ -69,28 +107,33 @@ class StoppingRule:
         return self.best_depth
 
 
-def greedy_blocks(make_block, x, val, max_blocks, tol, patience, verbose, dtype):
+def greedy_blocks(make_block, x, val, stopping, dtype):
     """Fit blocks (lists of layers with `fit_from_data`) one at a time on the data
-    transformed by the previous ones. Returns (layers of every fitted block, the depth to
-    keep, the per-block history); see `RBIG.fit_greedy` for the stopping rule."""
+    transformed by the previous ones, under `stopping` (a `Stopping`). Returns (layers
+    of every fitted block, the depth to keep, the per-block history).
+
+    The rows stay NumPy arrays (of `dtype`) between blocks: each block turns them into a
+    tensor once, each layer is fitted on the NumPy rows and applied to the tensor, and its
+    output comes back to NumPy once (the next layer's fit and the NLL read it there)."""
     n = len(x)
     # Training and validation rows travel together through each new block; the layers
     # are fitted on the training rows only.
     rows = x if val is None else np.concatenate([x, val], axis=0)
-    h = ops.convert_to_tensor(rows, dtype)
+    h = np.asarray(rows, dtype=dtype)
     log_det = np.zeros(len(rows))
-    rule = StoppingRule(gaussian_nll(rows[:n], log_det[:n])[0], max_blocks, tol, patience, val is not None, verbose)
+    rule = stopping.start(gaussian_nll(rows[:n], log_det[:n])[0], val is not None)
     blocks = []
-    for i in range(max_blocks):
+    for i in range(stopping.max_blocks):
         block = make_block(i)
+        tensor = ops.convert_to_tensor(h)
         for layer in block:
             layer.build((None, x.shape[1]))
             layer.fit_from_data(h[:n])
-            h, ld = layer.forward_and_log_det(h)
+            tensor, ld = layer.forward_and_log_det(tensor)
+            h = _numpy(tensor)
             log_det += _numpy(ld)
         blocks.append(block)
-        z = _numpy(h)
-        val_nll = None if val is None else gaussian_nll(z[n:], log_det[n:])[0]
-        if rule.update(i + 1, gaussian_nll(z[:n], log_det[:n])[0], val_nll):
+        val_nll = None if val is None else gaussian_nll(h[n:], log_det[n:])[0]
+        if rule.update(i + 1, gaussian_nll(h[:n], log_det[:n])[0], val_nll):
             break
     return blocks, rule.finish(len(blocks)), rule.history

@@ -14,7 +14,11 @@ def inverse_softplus(v):
 class SampleSummary:
     """What the smoothed-CDF fit reads of the columns of x (n, d), exactly: size, moments,
     quantiles, and the Gaussian-kernel CDF and density at given points. The streamed fit
-    reads the same from a mergeable histogram (`tfflows.gaussianization.sketches`)."""
+    reads the same from a mergeable histogram (`tfflows.gaussianization.sketches`).
+
+    Args:
+        x: the rows (n, d).
+    """
 
     def __init__(self, x):
         # (n, d), each column contiguous in memory: sorting contiguous rows of x^T is ~1.5x faster
@@ -62,9 +66,13 @@ class SampleSummary:
             return _linear_binned_kernel_sums(x, points, h, spacing, self.KERNEL_REACH)
         cdf, pdf = self._histogram_kernel_sums(points, h, ~on_grid)
         if np.any(on_grid):
-            cdf[on_grid], pdf[on_grid] = _linear_binned_kernel_sums(np.ascontiguousarray(x[:, on_grid]),
-                                                                    points[on_grid], h[on_grid], spacing[on_grid],
-                                                                    self.KERNEL_REACH)
+            cdf[on_grid], pdf[on_grid] = _linear_binned_kernel_sums(
+                np.ascontiguousarray(x[:, on_grid]),
+                points[on_grid],
+                h[on_grid],
+                spacing[on_grid],
+                self.KERNEL_REACH,
+            )
         return cdf, pdf
 
     def _histogram_kernel_sums(self, points, h, columns):
@@ -86,9 +94,13 @@ class SampleSummary:
         cdf, pdf = np.empty_like(points), np.empty_like(points)
         step = max(1, int(4e6 // (points.shape[1] * n)))  # columns per chunk, bounding memory
         for j in range(0, x.shape[1], step):
-            z = (points[j:j + step, :, None] - x.T[j:j + step, None, :]) / h[j:j + step, None, None]  # (c, K, n)
-            cdf[j:j + step] = special.ndtr(z).mean(axis=2)
-            pdf[j:j + step] = np.exp(-0.5 * z**2).mean(axis=2) / (np.sqrt(2 * np.pi) * h[j:j + step, None])
+            z = (points[j : j + step, :, None] - x.T[j : j + step, None, :]) / h[
+                j : j + step, None, None
+            ]  # (c, K, n)
+            cdf[j : j + step] = special.ndtr(z).mean(axis=2)
+            pdf[j : j + step] = np.exp(-0.5 * z**2).mean(axis=2) / (
+                np.sqrt(2 * np.pi) * h[j : j + step, None]
+            )
         return cdf, pdf
 
 
@@ -120,8 +132,14 @@ def _linear_binned_kernel_sums(x, points, h, spacing, reach):
     inside = index < size[:, None, None]
     index = np.minimum(index, size[:, None, None] - 1)
     weight = np.where(inside, mass[index + offset[:, None, None]], 0.0)
-    z = (points[..., None] - (low[:, None, None] + spacing[:, None, None] * index)) / h[:, None, None]
-    cdf = mass_before[first + offset[:, None]] - mass_before[offset][:, None] + np.sum(special.ndtr(z) * weight, -1)
+    z = (points[..., None] - (low[:, None, None] + spacing[:, None, None] * index)) / h[
+        :, None, None
+    ]
+    cdf = (
+        mass_before[first + offset[:, None]]
+        - mass_before[offset][:, None]
+        + np.sum(special.ndtr(z) * weight, -1)
+    )
     pdf = np.sum(np.exp(-0.5 * z**2) * weight, axis=-1) / (np.sqrt(2 * np.pi) * h[:, None])
     return cdf, pdf
 
@@ -144,7 +162,7 @@ def smoothed_cdf_knots(x, num_knots, bandwidth, shrinkage, max_tail_slope=None):
     std = np.where(summary.std > 0, summary.std, 1.0)
     iqr = summary.quartile_spread()
     spread = np.where(iqr > 0, np.minimum(std, iqr), std)
-    h = (bandwidth * 0.9 * n ** -0.2) * spread  # Silverman's rule, times `bandwidth`
+    h = (bandwidth * 0.9 * n**-0.2) * spread  # Silverman's rule, times `bandwidth`
     edge = special.ndtri(1.0 - 0.5 / n)
     levels = special.ndtr(np.linspace(-edge, edge, num_knots))
     xk = summary.quantile(levels)  # (d, K)
@@ -153,12 +171,16 @@ def smoothed_cdf_knots(x, num_knots, bandwidth, shrinkage, max_tail_slope=None):
     if bandwidth == 0:  # no kernel: the spline interpolates the empirical quantiles
         yk = np.broadcast_to(np.linspace(-edge, edge, num_knots), xk.shape)
         secant = np.diff(yk, axis=1) / np.diff(xk, axis=1)
-        inner = 2.0 / (1.0 / secant[:, 1:] + 1.0 / secant[:, :-1])  # harmonic mean (Fritsch-Carlson)
+        inner = 2.0 / (
+            1.0 / secant[:, 1:] + 1.0 / secant[:, :-1]
+        )  # harmonic mean (Fritsch-Carlson)
         dk = np.concatenate([secant[:, :1], inner, secant[:, -1:]], axis=1)
     else:
         cdf, pdf = summary.kernel_cdf_pdf(xk, h)
         sf = 1.0 - cdf  # exact enough: F_hat lies in [1/(2n), 1 - 1/(2n)] at the knots
-        yk = np.where(cdf < sf, special.ndtri(np.minimum(cdf, 0.5)), -special.ndtri(np.minimum(sf, 0.5)))
+        yk = np.where(
+            cdf < sf, special.ndtri(np.minimum(cdf, 0.5)), -special.ndtri(np.minimum(sf, 0.5))
+        )
         dk = pdf * np.sqrt(2 * np.pi) * np.exp(0.5 * yk**2)
     xk, yk, dk = _shrink(xk, yk, dk, mean, std, shrinkage)
     return xk, yk, _cap_tail_slopes(xk, dk, std, max_tail_slope)
@@ -207,14 +229,18 @@ def logistic_mixture_em(x, k, bandwidth, iterations=30):
     std = x.std(axis=1) + 1e-6  # (d, 1)
     iqr = np.subtract(*np.percentile(x, [75, 25], axis=1)) / 1.349
     spread = np.where(iqr > 0, np.minimum(std, iqr), std)
-    floor = np.maximum(max(bandwidth, 0.05) * 0.9 * spread * n ** -0.2, 1e-3 * std) * np.sqrt(3.0) / np.pi
+    floor = (
+        np.maximum(max(bandwidth, 0.05) * 0.9 * spread * n**-0.2, 1e-3 * std) * np.sqrt(3.0) / np.pi
+    )
     loc = np.quantile(x[..., 0], (np.arange(k) + 0.5) / k, axis=1).T  # (d, k)
     padded = np.concatenate([loc[:, :1], loc, loc[:, -1:]], axis=1)
     scale = np.maximum(0.5 * (padded[:, 2:] - padded[:, :-2]) * np.sqrt(3.0) / np.pi, floor)
     log_w = np.full(loc.shape, -np.log(k))
     for _ in range(iterations):
         z = (x - loc[:, None, :]) / scale[:, None, :]  # (d, n, k)
-        log_r = log_w[:, None, :] - np.logaddexp(0, z) - np.logaddexp(0, -z) - np.log(scale[:, None, :])
+        log_r = (
+            log_w[:, None, :] - np.logaddexp(0, z) - np.logaddexp(0, -z) - np.log(scale[:, None, :])
+        )
         log_r -= special.logsumexp(log_r, axis=2, keepdims=True)
         r = np.exp(log_r)
         mass = r.sum(axis=1) + 1e-12  # (d, k)

@@ -31,8 +31,11 @@ def log_ndtr(y):
     """log Phi(y), finite for every finite y, accurate in both tails (float64 recommended)."""
     neg = ops.minimum(y, 0.0)
     pos = ops.minimum(-y, 0.0)
-    return ops.where(y <= 0, log_phi(neg) + _log_mills_lower(neg),
-                     ops.log1p(-ops.exp(log_phi(pos) + _log_mills_lower(pos))))
+    return ops.where(
+        y <= 0,
+        log_phi(neg) + _log_mills_lower(neg),
+        ops.log1p(-ops.exp(log_phi(pos) + _log_mills_lower(pos))),
+    )
 
 
 def _ndtri_lower(log_p, newton_steps=3):

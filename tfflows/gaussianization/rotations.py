@@ -101,7 +101,13 @@ def ica_rotation(x, seed=0, max_iter=200, tol=1e-3):
     from sklearn.decomposition import FastICA
 
     x = np.asarray(x, dtype="float64")
-    ica = FastICA(n_components=x.shape[1], whiten="unit-variance", random_state=seed, max_iter=max_iter, tol=tol)
+    ica = FastICA(
+        n_components=x.shape[1],
+        whiten="unit-variance",
+        random_state=seed,
+        max_iter=max_iter,
+        tol=tol,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ica.fit(x)
@@ -125,8 +131,17 @@ def _tangent(a, g):
     return g - a @ (0.5 * (sym + sym.T))
 
 
-def max_sliced_wasserstein_rotation(x, num_directions=None, seed=0, max_iter=40, step=0.3, momentum=0.9,
-                                    max_rows=5000, num_starts=4, score_rows=1000):
+def max_sliced_wasserstein_rotation(
+    x,
+    num_directions=None,
+    seed=0,
+    max_iter=40,
+    step=0.3,
+    momentum=0.9,
+    max_rows=5000,
+    num_starts=4,
+    score_rows=1000,
+):
     """Orthogonal (d, d) M whose first K columns (`num_directions`, default min(d, 8)) are
     orthonormal directions maximizing the summed squared 2-Wasserstein distance between
     the projected data and N(0, 1) (the max-sliced-Wasserstein directions of Dai & Seljak
@@ -151,22 +166,34 @@ def max_sliced_wasserstein_rotation(x, num_directions=None, seed=0, max_iter=40,
     rng = np.random.default_rng(seed)
     if n > max_rows:
         x = x[rng.choice(n, max_rows, replace=False)]
-        n = max_rows
-    levels = special.ndtri((np.arange(n) + 0.5) / n)
-    # Start: the K best of the principal axes and several random orthonormal bases (the
-    # objective has flat, noisy regions near Gaussian directions, where ascent stalls).
-    candidates = np.concatenate([pca_rotation(x)] + [random_orthogonal(d, [seed, i]) for i in range(num_starts)],
-                                axis=1)
+    a = _best_starts(x, k, seed, rng, num_starts, score_rows)
+    a = _stiefel_ascent(a, _wasserstein_objective(x), max_iter, step, momentum)
+    return _complete(a, x)
+
+
+def _best_starts(x, k, seed, rng, num_starts, score_rows):
+    """Orthonormal (d, K) start: the K highest-scoring of the principal axes and
+    `num_starts` seeded random orthonormal bases (the objective has flat, noisy regions
+    near Gaussian directions, where ascent stalls), scored on `score_rows` rows."""
+    n, d = x.shape
+    candidates = np.concatenate(
+        [pca_rotation(x)] + [random_orthogonal(d, [seed, i]) for i in range(num_starts)], axis=1
+    )
     scored = x[rng.choice(n, score_rows, replace=False)] if n > score_rows else x
     scored_quantiles = special.ndtri((np.arange(len(scored)) + 0.5) / len(scored))[:, None]
     scores = np.mean((np.sort(scored @ candidates, axis=0) - scored_quantiles) ** 2, axis=0)
     q, r = np.linalg.qr(candidates[:, np.argsort(scores)[::-1][:k]])
-    a = q * np.sign(np.diag(r))
+    return q * np.sign(np.diag(r))
 
-    # The projections, their ranks and the gradient in float32 (the precision of the layer's
-    # data; ~1.5x faster than float64), the objective's sum and the ascent in float64.
-    rows_by_feature = np.ascontiguousarray(x.T, dtype="float32")  # (d, n): projections come out row-major
-    levels = levels.astype("float32")
+
+def _wasserstein_objective(x):
+    """a -> (sum over the K columns of W_2^2(x a_j, N(0, 1)), its gradient in a). The
+    projections, their ranks and the gradient in float32 (the precision of the layer's
+    data; ~1.5x faster than float64), the objective's sum in float64."""
+    n = len(x)
+    levels = special.ndtri((np.arange(n) + 0.5) / n).astype("float32")
+    # (d, n): projections come out row-major
+    rows_by_feature = np.ascontiguousarray(x.T, dtype="float32")
 
     def objective_and_gradient(a):
         proj = a.T.astype("float32") @ rows_by_feature  # (k, n)
@@ -176,6 +203,13 @@ def max_sliced_wasserstein_rotation(x, num_directions=None, seed=0, max_iter=40,
         value = np.sum(np.mean(np.square(residual, dtype="float64"), axis=1))
         return value, (2.0 / n) * (rows_by_feature @ residual.T).astype("float64")
 
+    return objective_and_gradient
+
+
+def _stiefel_ascent(a, objective_and_gradient, max_iter, step, momentum):
+    """Riemannian ascent with heavy-ball momentum from the orthonormal a (d, K); see
+    `max_sliced_wasserstein_rotation`."""
+    k = a.shape[1]
     value, grad = objective_and_gradient(a)
     velocity = np.zeros_like(a)
     for _ in range(max_iter - 1):
@@ -195,7 +229,7 @@ def max_sliced_wasserstein_rotation(x, num_directions=None, seed=0, max_iter=40,
             continue
         a, value, grad, velocity = candidate, new_value, new_grad, direction
         step *= 1.1
-    return _complete(a, x)
+    return a
 
 
 @keras.saving.register_keras_serializable(package="tfflows")
@@ -205,6 +239,11 @@ class Householder(Bijector):
     M = H(v_1) ... H(v_k),  H(v) = I - 2 v v^T / |v|^2
     forward:  y = x M,   inverse:  x = y M^T,   log_det = 0
     Trainable; the vectors start random (seeded). With `num_reflections=None`, k = d.
+
+    Args:
+        num_reflections: k (None: d).
+        seed: of the random initial vectors (None: drawn from Keras's seed generator).
+        **kwargs: of `keras.layers.Layer` (name, dtype).
     """
 
     def __init__(self, num_reflections=None, seed=None, **kwargs):
@@ -219,9 +258,14 @@ class Householder(Bijector):
         d = int(input_shape[-1])
         k = d if self.num_reflections is None else self.num_reflections
         self.vectors = self.add_weight(
-            shape=(k, d), initializer=keras.initializers.Constant(self._initial_vectors(k, d)),
-            trainable=self._trainable_vectors, name="vectors")
-        self.initialized = self.add_weight(shape=(), initializer="zeros", trainable=False, name="initialized")
+            shape=(k, d),
+            initializer=keras.initializers.Constant(self._initial_vectors(k, d)),
+            trainable=self._trainable_vectors,
+            name="vectors",
+        )
+        self.initialized = self.add_weight(
+            shape=(), initializer="zeros", trainable=False, name="initialized"
+        )
 
     _trainable_vectors = True
 
@@ -237,8 +281,10 @@ class Householder(Bijector):
         """Store an orthogonal (d, d) matrix (needs k = d reflections)."""
         vectors = householder_vectors(matrix)
         if tuple(self.vectors.shape) != vectors.shape:
-            raise ValueError(f"{type(self).__name__} holds {self.vectors.shape[0]} reflections; an arbitrary "
-                             f"{vectors.shape[0]}-D rotation needs num_reflections=None (= d).")
+            raise ValueError(
+                f"{type(self).__name__} holds {self.vectors.shape[0]} reflections; an arbitrary "
+                f"{vectors.shape[0]}-D rotation needs num_reflections=None (= d)."
+            )
         self.vectors.assign(vectors.astype(self.vectors.dtype))
 
     def _forward_and_log_det(self, x, context=None, training=False):
@@ -266,6 +312,13 @@ class Rotation(FittedOnce, Householder):
     Stored as d Householder vectors (non-trainable weights), so `model.save` keeps it and
     every weight value is still an exact rotation. `fit_from_data(x)` fits (always);
     `initialize_from_data(x)` fits once.
+
+    Args:
+        kind: "pca", "random", "ica" or "max_sliced_wasserstein" (above).
+        seed: of the random, ICA and max-sliced-Wasserstein fits.
+        ica_max_iter: FastICA's iteration limit.
+        num_directions: max-sliced-Wasserstein directions K (None: min(d, 8)).
+        **kwargs: of `keras.layers.Layer` (name, dtype).
     """
 
     _trainable_vectors = False
@@ -276,7 +329,9 @@ class Rotation(FittedOnce, Householder):
         kwargs.pop("num_reflections", None)
         super().__init__(num_reflections=None, seed=seed, **kwargs)
         if kind not in self.KINDS:
-            raise ValueError(f"kind must be one of {', '.join(map(repr, self.KINDS))}; got {kind!r}.")
+            raise ValueError(
+                f"kind must be one of {', '.join(map(repr, self.KINDS))}; got {kind!r}."
+            )
         self.kind = kind
         self.ica_max_iter = int(ica_max_iter)
         self.num_directions = None if num_directions is None else int(num_directions)
@@ -302,7 +357,7 @@ class Rotation(FittedOnce, Householder):
     def fit_from_data(self, x):
         """Fit the rotation to the rows of x (N, d); returns self."""
         x = np.asarray(ops.convert_to_numpy(x), dtype="float64").reshape(-1, int(np.shape(x)[-1]))
-        self._ensure_built(ops.convert_to_tensor(x[:1], self.compute_dtype))
+        self._ensure_built(x)  # by its shape alone
         if self.kind == "pca":
             self.set_matrix(pca_rotation(x))
         elif self.kind == "ica":
@@ -315,4 +370,9 @@ class Rotation(FittedOnce, Householder):
     def get_config(self):
         config = super().get_config()
         config.pop("num_reflections", None)
-        return {**config, "kind": self.kind, "ica_max_iter": self.ica_max_iter, "num_directions": self.num_directions}
+        return {
+            **config,
+            "kind": self.kind,
+            "ica_max_iter": self.ica_max_iter,
+            "num_directions": self.num_directions,
+        }

@@ -22,7 +22,14 @@ from scipy import special
 
 
 class HistogramSketch:
-    """Per-feature counts on a grid in u = asinh((x - center) / scale), |u| <= asinh(range)."""
+    """Per-feature counts on a grid in u = asinh((x - center) / scale), |u| <= asinh(range).
+
+    Args:
+        center, scale: (d,) the location and scale of the grid.
+        bins: grid cells per feature.
+        value_range: the grid covers |x - center| <= value_range * scale (wider values
+            fall in the outer cells).
+    """
 
     def __init__(self, center, scale, bins=16384, value_range=1e4):
         self.center = np.asarray(center, dtype="float64")
@@ -38,7 +45,9 @@ class HistogramSketch:
     def add(self, x):
         x = np.asarray(x, dtype="float64")
         u = np.arcsinh((x - self.center) / self.scale)
-        index = np.clip(((u + self.u_max) / (2 * self.u_max) * self.bins).astype("int64"), 0, self.bins - 1)
+        index = np.clip(
+            ((u + self.u_max) / (2 * self.u_max) * self.bins).astype("int64"), 0, self.bins - 1
+        )
         d = x.shape[1]
         flat = index + self.bins * np.arange(d)[None, :]
         self.counts += np.bincount(flat.ravel(), minlength=d * self.bins).reshape(d, self.bins)
@@ -91,14 +100,18 @@ class HistogramSketch:
         each order statistic placed within its bin (at most one bin width off)."""
         levels = np.asarray(levels, dtype="float64")
         edges = self._edges()
-        cumulative = np.concatenate([np.zeros((len(edges), 1)), np.cumsum(self.counts, axis=1)], axis=1)
+        cumulative = np.concatenate(
+            [np.zeros((len(edges), 1)), np.cumsum(self.counts, axis=1)], axis=1
+        )
         target = levels * (self.n - 1)  # np.quantile's linear convention: rank in 0..n-1
         out = np.empty((len(edges), len(levels)))
         below = np.floor(target)
         weight = target - below
         for j in range(len(edges)):
             lower = self._order_statistic(j, below, cumulative[j], edges[j])
-            upper = self._order_statistic(j, np.minimum(below + 1, self.n - 1), cumulative[j], edges[j])
+            upper = self._order_statistic(
+                j, np.minimum(below + 1, self.n - 1), cumulative[j], edges[j]
+            )
             out[j] = (1 - weight) * lower + weight * upper
         return np.clip(out, self.low[:, None], self.high[:, None])
 
@@ -127,7 +140,11 @@ class HistogramSketch:
 
 
 class MomentSketch:
-    """Count, sum and sum of outer products of rows: the exact mean and covariance."""
+    """Count, sum and sum of outer products of rows: the exact mean and covariance.
+
+    Args:
+        d: the number of columns.
+    """
 
     def __init__(self, d):
         self.count, self.total, self.outer = 0.0, np.zeros(d), np.zeros((d, d))
@@ -162,7 +179,13 @@ class MomentSketch:
 
 
 class Reservoir:
-    """A uniform random sample of at most `size` rows of a stream (algorithm R)."""
+    """A uniform random sample of at most `size` rows of a stream (algorithm R).
+
+    Args:
+        d: the number of columns.
+        size: the largest sample kept.
+        seed: of the sampling.
+    """
 
     def __init__(self, d, size=5000, seed=0):
         self.rows = np.empty((0, d))

@@ -1,6 +1,7 @@
 """The greedy Gaussianization fit on data streamed in batches, in memory that does not grow
 with the number of rows (`RBIG.fit_greedy` and `GaussianizationFlow.initialize_greedy` on
-a `tf.data.Dataset`, a function returning an iterator of batches, or any re-iterable).
+a `tfflows.data.source.Source`: a `tf.data.Dataset`, a function returning an iterator of
+batches, or any re-iterable).
 
 Block k costs two passes over its input, which the previous block wrote to a spill file on
 disk (one float32 copy of the data; the source itself is read once, for moments, and for
@@ -19,50 +20,12 @@ blocks from all workers' rows.
 
 import os
 import tempfile
-import types
 
 import numpy as np
 from keras import ops
 
-from tfflows.data import validation
-from tfflows.gaussianization.greedy import StoppingRule, gaussian_nll
+from tfflows.gaussianization.greedy import gaussian_nll
 from tfflows.gaussianization.sketches import HistogramSketch, MomentSketch, Reservoir
-
-
-class BatchSource:
-    """Re-iterable batches of rows (b, d) as float64 arrays, checked as they come: a
-    `tf.data.Dataset` (elements (b, d) or tuples (x,)), a function returning an iterable
-    of batches, or an object that can be iterated more than once (a list of arrays, a
-    `tfflows.data.files.TextBatches`). A one-shot generator is refused: the greedy fit
-    reads the data twice per block."""
-
-    def __init__(self, data, features, what="training data"):
-        if isinstance(data, types.GeneratorType):
-            raise TypeError(f"{what} is a generator, which can be read only once; the greedy fit reads the data "
-                            "twice per block. Pass a function that returns a fresh generator, or a tf.data.Dataset.")
-        self.data, self.features, self.what = data, features, what
-
-    def __iter__(self):
-        data = self.data() if callable(self.data) else self.data
-        if hasattr(data, "as_numpy_iterator"):
-            data = data.as_numpy_iterator()
-        for batch in data:
-            if isinstance(batch, tuple):
-                batch = batch[0]
-            batch = validation.check_array(np.asarray(batch), (self.features,), self.what, finite=True)
-            yield batch.astype("float64")
-
-
-def is_stream(data):
-    """True for the stream forms `BatchSource` takes, False for arrays, tensors and the
-    Keras forms x, (x,) and (x, None)."""
-    if hasattr(data, "element_spec"):
-        return True
-    if isinstance(data, (np.ndarray, dict, tuple)) or (hasattr(data, "shape") and hasattr(data, "dtype")):
-        return False
-    if isinstance(data, list):  # a list of batches, not a list of rows
-        return bool(data) and np.ndim(data[0]) == 2
-    return callable(data) or hasattr(data, "__iter__")
 
 
 def _identity_reduce(arrays, how):
@@ -96,7 +59,9 @@ class _Spill:
         self.handle = open(self.path, "wb")
 
     def write(self, rows, log_det):
-        record = np.concatenate([rows.astype("float32"), log_det.astype("float32")[:, None]], axis=1)
+        record = np.concatenate(
+            [rows.astype("float32"), log_det.astype("float32")[:, None]], axis=1
+        )
         self.handle.write(record.tobytes())
         self.sizes.append(len(rows))
 
@@ -108,7 +73,9 @@ class _Spill:
         width = self.features + 1
         with open(self.path, "rb") as handle:
             for size in self.sizes:
-                record = np.frombuffer(handle.read(size * width * 4), dtype="float32").reshape(size, width)
+                record = np.frombuffer(handle.read(size * width * 4), dtype="float32").reshape(
+                    size, width
+                )
                 yield record[:, :-1].astype("float64"), record[:, -1].astype("float64")
 
     def remove(self):
@@ -132,15 +99,25 @@ def _mean_nll(stage, reduce):
     return float(total[0] / total[1])
 
 
-def streamed_greedy_blocks(make_block, source, val_source, max_blocks, tol, patience, verbose, dtype, reduce=None,
-                           bins=16384, spill_dir=None):
-    """`greedy.greedy_blocks` on `BatchSource`s: (fitted blocks, depth to keep, history)."""
+def streamed_greedy_blocks(
+    make_block, source, val_source, stopping, dtype, reduce=None, bins=16384, spill_dir=None
+):
+    """`greedy.greedy_blocks` on `tfflows.data.source.Source`s, under `stopping` (a
+    `greedy.Stopping`): (fitted blocks, depth to keep, history)."""
     with tempfile.TemporaryDirectory(dir=spill_dir, prefix="tfflows-greedy-") as folder:
-        return _fit(make_block, source, val_source, max_blocks, tol, patience, verbose, dtype,
-                    reduce or _identity_reduce, bins, folder)
+        return _fit(
+            make_block,
+            source,
+            val_source,
+            stopping,
+            dtype,
+            reduce or _identity_reduce,
+            bins,
+            folder,
+        )
 
 
-def _fit(make_block, source, val_source, max_blocks, tol, patience, verbose, dtype, reduce, bins, folder):
+def _fit(make_block, source, val_source, stopping, dtype, reduce, bins, folder):
     d = source.features
     moments = MomentSketch(d)
     for batch in source:
@@ -148,44 +125,28 @@ def _fit(make_block, source, val_source, max_blocks, tol, patience, verbose, dty
     moments.set_state(reduce(moments.state(), dict.fromkeys(moments.state(), "sum")))
     center, scale = moments.mean, np.sqrt(np.maximum(np.diag(moments.covariance), 0.0))
     second = np.trace(moments.outer) / moments.count
-    rule = StoppingRule(0.5 * second + d * 0.5 * np.log(2 * np.pi), max_blocks, tol, patience,
-                        val_source is not None, verbose)
+    rule = stopping.start(0.5 * second + d * 0.5 * np.log(2 * np.pi), val_source is not None)
     stage = _Stage(_with_zero_log_det(source), [], dtype)
     val_stage = None if val_source is None else _Stage(_with_zero_log_det(val_source), [], dtype)
     blocks, old = [], {}
-    for i in range(max_blocks):
+    for i in range(stopping.max_blocks):
         marginal, rotation = make_block(i)
         for layer in (marginal, rotation):
             layer.build((None, d))
         sketch = HistogramSketch(center, scale, bins=bins)
         for h, _ in stage:
             sketch.add(h)
-        sketch.set_state(reduce(sketch.state(), {"counts": "sum", "moments": "sum", "low": "min", "high": "max"}))
+        how = {"counts": "sum", "moments": "sum", "low": "min", "high": "max"}
+        sketch.set_state(reduce(sketch.state(), how))
         marginal.fit_from_summary(sketch)
-        outputs, reservoir, nll = MomentSketch(d), Reservoir(d, seed=rotation.seed % 2**31), np.zeros(2)
         spill = _Spill(folder, f"block{i}.bin", d)
-        for z, log_det in _Stage(stage, [marginal], dtype):
-            outputs.add(z)
-            if rotation.kind != "pca":
-                reservoir.add(z)
-            nll += [gaussian_nll(z, log_det)[1].sum(), len(z)]
-            spill.write(z, log_det)
-        state = reduce({**outputs.state(), "nll": nll}, dict.fromkeys(["count", "total", "outer", "nll"], "sum"))
-        outputs.set_state(state)
-        if rotation.kind == "pca":
-            rotation.fit_from_moments(outputs.covariance)
-        else:  # the same rows on every worker: the first worker's reservoir (reduce "first")
-            padded = np.zeros((reservoir.size, d))
-            padded[:len(reservoir.rows)] = reservoir.rows
-            shared = reduce({"rows": padded, "count": np.array([len(reservoir.rows)], "float64")},
-                            {"rows": "first", "count": "first"})
-            rotation.fit_from_data(shared["rows"][:int(shared["count"][0])])
+        marginal_outputs = _Stage(stage, [marginal], dtype)
+        outputs, train_nll = _fit_rotation(rotation, marginal_outputs, spill, reduce)
         matrix = np.asarray(ops.convert_to_numpy(rotation.matrix("float64")))
         center = outputs.mean @ matrix
-        scale = np.sqrt(np.maximum(np.einsum("ij,jk,ki->i", matrix.T, outputs.covariance, matrix), 0.0))
-        if "train" in old:
-            old["train"].remove()
-        old["train"] = spill.close()
+        spread = np.einsum("ij,jk,ki->i", matrix.T, outputs.covariance, matrix)
+        scale = np.sqrt(np.maximum(spread, 0.0))
+        _replace(old, "train", spill.close())
         stage = _Stage(spill, [rotation], dtype)
         blocks.append([marginal, rotation])
         val_nll = None
@@ -193,11 +154,44 @@ def _fit(make_block, source, val_source, max_blocks, tol, patience, verbose, dty
             val_spill = _Spill(folder, f"val{i}.bin", d)
             for z, log_det in _Stage(val_stage, [marginal, rotation], dtype):
                 val_spill.write(z, log_det)
-            if "val" in old:
-                old["val"].remove()
-            old["val"] = val_spill.close()
+            _replace(old, "val", val_spill.close())
             val_stage = _Stage(val_spill, [], dtype)
             val_nll = _mean_nll(val_stage, reduce)
-        if rule.update(i + 1, float(state["nll"][0] / state["nll"][1]), val_nll):
+        if rule.update(i + 1, train_nll, val_nll):
             break
     return blocks, rule.finish(len(blocks)), rule.history
+
+
+def _replace(old, name, spill):
+    """Keep `spill` as the latest spill file of `name`; remove the one it replaces."""
+    if name in old:
+        old[name].remove()
+    old[name] = spill
+
+
+def _fit_rotation(rotation, stage, spill, reduce):
+    """One pass over the marginal outputs `stage`: their moments (and a reservoir sample),
+    the training NLL, the spill file; then `rotation` fitted. Returns (the outputs'
+    `MomentSketch`, the mean training NLL after the marginal)."""
+    d = spill.features
+    outputs, reservoir, nll = MomentSketch(d), Reservoir(d, seed=rotation.seed % 2**31), np.zeros(2)
+    for z, log_det in stage:
+        outputs.add(z)
+        if rotation.kind != "pca":
+            reservoir.add(z)
+        nll += [gaussian_nll(z, log_det)[1].sum(), len(z)]
+        spill.write(z, log_det)
+    how = dict.fromkeys(["count", "total", "outer", "nll"], "sum")
+    state = reduce({**outputs.state(), "nll": nll}, how)
+    outputs.set_state(state)
+    if rotation.kind == "pca":
+        rotation.fit_from_moments(outputs.covariance)
+    else:  # the same rows on every worker: the first worker's reservoir (reduce "first")
+        padded = np.zeros((reservoir.size, d))
+        padded[: len(reservoir.rows)] = reservoir.rows
+        shared = reduce(
+            {"rows": padded, "count": np.array([len(reservoir.rows)], "float64")},
+            {"rows": "first", "count": "first"},
+        )
+        rotation.fit_from_data(shared["rows"][: int(shared["count"][0])])
+    return outputs, float(state["nll"][0] / state["nll"][1])

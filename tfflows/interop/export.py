@@ -3,11 +3,11 @@
 Signatures (names of inputs and outputs as TF Serving's REST and gRPC `predict` see them;
 every float tensor has the flow's compute dtype, float32 by default):
 
-    serving_default, log_prob   inputs {"x": (batch, *event)}           -> {"log_prob": (batch,)}
-    encode                      inputs {"x": (batch, *event)}           -> {"z": (batch, *latent)}
-    decode                      inputs {"z": (batch, *latent)}          -> {"x": (batch, *event)}
-    sample                      inputs {"num_samples": int32 scalar,
-                                        "seed": int64 scalar}           -> {"x": (num_samples, *event)}
+    serving_default, log_prob   {"x": (batch, *event)}        -> {"log_prob": (batch,)}
+    encode                      {"x": (batch, *event)}        -> {"z": (batch, *latent)}
+    decode                      {"z": (batch, *latent)}       -> {"x": (batch, *event)}
+    sample                      {"num_samples": int32 scalar,
+                                 "seed": int64 scalar}        -> {"x": (num_samples, *event)}
 
 A conditional flow (`context_features > 0`) takes one more input, "context"
 (batch, context_features), in log_prob/encode/decode; its `sample` takes "context" and
@@ -47,56 +47,12 @@ def export_saved_model(flow, path, verbose=False):
     Returns `path`. The flow must know its event shape (built, or `event_shape=` given).
     """
     if keras.backend.backend() != "tensorflow":
-        raise RuntimeError("SavedModel export needs the TensorFlow backend (KERAS_BACKEND=tensorflow).")
+        raise RuntimeError(
+            "SavedModel export needs the TensorFlow backend (KERAS_BACKEND=tensorflow)."
+        )
     flow._ensure_built()
     path = os.fspath(path)
-    dtype = flow.compute_dtype
-    event = tuple(flow.event_shape)
-    latent = flow.latent_shape
-    conditional = flow.context_features > 0
-    x_spec = tf.TensorSpec((None,) + event, dtype, name="x")
-    z_spec = tf.TensorSpec((None,) + latent, dtype, name="z")
-    c_spec = tf.TensorSpec((None, flow.context_features), dtype, name="context")
-    seed_spec = tf.TensorSpec((), tf.int64, name="seed")
-    n_spec = tf.TensorSpec((), tf.int32, name="num_samples")
-    transform = flow.transform
-
-    def draw_latent(n, seed):
-        dist = base_distribution(flow)  # inside the trace: reads the current base weights
-        return tf.cast(dist.sample(n, seed=stateless_seed(seed)), dtype)
-
-    if conditional:
-        def log_prob(x, context):
-            return {"log_prob": flow({"x": x, "context": context}, training=False)}
-
-        def encode(x, context):
-            return {"z": transform.forward(x, context)}
-
-        def decode(z, context):
-            return {"x": transform.inverse(z, context)}
-
-        def sample(context, seed):
-            return {"x": transform.inverse(draw_latent(tf.shape(context)[0], seed), context)}
-
-        signatures = {"log_prob": [x_spec, c_spec], "encode": [x_spec, c_spec],
-                      "decode": [z_spec, c_spec], "sample": [c_spec, seed_spec]}
-    else:
-        def log_prob(x):
-            return {"log_prob": flow(x, training=False)}
-
-        def encode(x):
-            return {"z": transform.forward(x)}
-
-        def decode(z):
-            return {"x": transform.inverse(z)}
-
-        def sample(num_samples, seed):
-            return {"x": transform.inverse(draw_latent(num_samples, seed))}
-
-        signatures = {"log_prob": [x_spec], "encode": [x_spec], "decode": [z_spec],
-                      "sample": [n_spec, seed_spec]}
-
-    functions = {"log_prob": log_prob, "encode": encode, "decode": decode, "sample": sample}
+    functions, signatures = _endpoints(flow)
     archive = keras.export.ExportArchive()
     # No archive.track(flow): the endpoints capture every variable they use, and tracking
     # the model would also trace Keras's default call signature (x only), which fails for
@@ -110,6 +66,70 @@ def export_saved_model(flow, path, verbose=False):
         archive.add_endpoint(name, fn)
     archive.write_out(path, verbose=verbose)
     return path
+
+
+def _endpoints(flow):
+    """({name: function}, {name: input signature}) of the four endpoints."""
+    dtype, transform = flow.compute_dtype, flow.transform
+    x_spec = tf.TensorSpec((None,) + tuple(flow.event_shape), dtype, name="x")
+    z_spec = tf.TensorSpec((None,) + flow.latent_shape, dtype, name="z")
+    seed_spec = tf.TensorSpec((), tf.int64, name="seed")
+
+    def draw_latent(n, seed):
+        dist = base_distribution(flow)  # inside the trace: reads the current base weights
+        return tf.cast(dist.sample(n, seed=stateless_seed(seed)), dtype)
+
+    if flow.context_features > 0:
+        return _conditional_endpoints(flow, draw_latent, x_spec, z_spec, seed_spec)
+
+    def log_prob(x):
+        return {"log_prob": flow(x, training=False)}
+
+    def encode(x):
+        return {"z": transform.forward(x)}
+
+    def decode(z):
+        return {"x": transform.inverse(z)}
+
+    def sample(num_samples, seed):
+        return {"x": transform.inverse(draw_latent(num_samples, seed))}
+
+    n_spec = tf.TensorSpec((), tf.int32, name="num_samples")
+    functions = {"log_prob": log_prob, "encode": encode, "decode": decode, "sample": sample}
+    signatures = {
+        "log_prob": [x_spec],
+        "encode": [x_spec],
+        "decode": [z_spec],
+        "sample": [n_spec, seed_spec],
+    }
+    return functions, signatures
+
+
+def _conditional_endpoints(flow, draw_latent, x_spec, z_spec, seed_spec):
+    """`_endpoints` of a conditional flow: each takes a "context" too."""
+    transform = flow.transform
+    c_spec = tf.TensorSpec((None, flow.context_features), flow.compute_dtype, name="context")
+
+    def log_prob(x, context):
+        return {"log_prob": flow({"x": x, "context": context}, training=False)}
+
+    def encode(x, context):
+        return {"z": transform.forward(x, context)}
+
+    def decode(z, context):
+        return {"x": transform.inverse(z, context)}
+
+    def sample(context, seed):
+        return {"x": transform.inverse(draw_latent(tf.shape(context)[0], seed), context)}
+
+    functions = {"log_prob": log_prob, "encode": encode, "decode": decode, "sample": sample}
+    signatures = {
+        "log_prob": [x_spec, c_spec],
+        "encode": [x_spec, c_spec],
+        "decode": [z_spec, c_spec],
+        "sample": [c_spec, seed_spec],
+    }
+    return functions, signatures
 
 
 __all__ = ["export_saved_model", "stateless_seed"]

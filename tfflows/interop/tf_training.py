@@ -17,6 +17,9 @@ as in one that was not.
 import keras
 import tensorflow as tf
 
+from tfflows._math import draw_seed
+from tfflows.interop.feed import Feed, KerasFeeder
+
 
 def array_dataset(inputs, batch_size, shuffle=False, sample_weight=None, seed=0, epoch=None):
     """Batches of in-memory inputs (an array or a dict {"x", "context"} of arrays), as
@@ -34,16 +37,21 @@ def array_dataset(inputs, batch_size, shuffle=False, sample_weight=None, seed=0,
         return x, w, w
 
     if shuffle:
+
         def order(_):
             key = tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch.read_value(), tf.int64)])
-            return tf.data.Dataset.from_tensor_slices(tf.random.experimental.stateless_shuffle(tf.range(n), key))
+            return tf.data.Dataset.from_tensor_slices(
+                tf.random.experimental.stateless_shuffle(tf.range(n), key)
+            )
 
         indices = tf.data.Dataset.range(1).flat_map(order)
     else:
         indices = tf.data.Dataset.range(n)
     batches = -(-n // int(batch_size))
     # the shuffled order's cardinality is unknown to tf.data; Keras's progress bar needs it
-    dataset = indices.batch(batch_size).map(rows).apply(tf.data.experimental.assert_cardinality(batches))
+    dataset = (
+        indices.batch(batch_size).map(rows).apply(tf.data.experimental.assert_cardinality(batches))
+    )
     options = tf.data.Options()
     options.threading.private_threadpool_size = 1
     options.threading.max_intra_op_parallelism = 1
@@ -62,25 +70,29 @@ class EpochCounter(keras.callbacks.Callback):
         self.variable.assign(epoch)
 
 
-def is_dataset(x):
-    return isinstance(x, tf.data.Dataset)
-
-
 def under_strategy(model):
     """Whether `model` trains under a tf.distribute strategy (other than the default)."""
-    return tf.distribute.has_strategy() or model.distribute_strategy is not tf.distribute.get_strategy()
+    return (
+        tf.distribute.has_strategy()
+        or model.distribute_strategy is not tf.distribute.get_strategy()
+    )
 
 
 def mirrored(model):
     """Whether `model` is under a MirroredStrategy or MultiWorkerMirroredStrategy."""
-    mirrored_strategies = (tf.distribute.MirroredStrategy, tf.distribute.MultiWorkerMirroredStrategy)
+    mirrored_strategies = (
+        tf.distribute.MirroredStrategy,
+        tf.distribute.MultiWorkerMirroredStrategy,
+    )
     return isinstance(model.distribute_strategy, mirrored_strategies)
 
 
 def multi_worker(model):
     """Whether `model` is under a strategy with replicas on more than one worker."""
     strategy = model.distribute_strategy
-    return under_strategy(model) and strategy.num_replicas_in_sync > len(strategy.extended.worker_devices)
+    return under_strategy(model) and strategy.num_replicas_in_sync > len(
+        strategy.extended.worker_devices
+    )
 
 
 def runs_own_loop(model):
@@ -114,7 +126,9 @@ def step_function(model, step):
                 return tf.constant(1)
 
             has_value = optional.has_value()
-            return executed + tf.cond(has_value, one_step, lambda: tf.constant(0)), tf.logical_not(has_value)
+            return executed + tf.cond(has_value, one_step, lambda: tf.constant(0)), tf.logical_not(
+                has_value
+            )
 
         def more(executed, exhausted):
             return tf.logical_and(executed < steps, tf.logical_not(exhausted))
@@ -158,7 +172,11 @@ def replica_loss(log_p, extra=None):
 class CheckpointVariables(tf.Module):
     """The model's variables, in `model.variables` order, as a `tf.Module` attribute of
     the model, so that `tf.train.Checkpoint(model=flow)` saves and restores them (Keras 3
-    layers keep sub-layers in lists, which TensorFlow's checkpoint graph does not follow)."""
+    layers keep sub-layers in lists, which TensorFlow's checkpoint graph does not follow).
+
+    Args:
+        model: the built model whose variables to hold.
+    """
 
     def __init__(self, model):
         super().__init__(name="checkpoint_variables")
@@ -179,7 +197,9 @@ def all_reduce(strategy):
         context = tf.distribute.get_replica_context()
         if how == "sum":
             return context.all_reduce(tf.distribute.ReduceOp.SUM, value) / local
-        gathered = context.all_gather(value[None], axis=0)  # (replicas, ...): ReduceOp has no MIN/MAX
+        gathered = context.all_gather(
+            value[None], axis=0
+        )  # (replicas, ...): ReduceOp has no MIN/MAX
         if how == "first":
             return gathered[0]
         return tf.reduce_min(gathered, axis=0) if how == "min" else tf.reduce_max(gathered, axis=0)
@@ -188,7 +208,88 @@ def all_reduce(strategy):
         names = sorted(arrays)
         values = [tf.constant(np.asarray(arrays[name], dtype="float64")) for name in names]
         results = strategy.run(lambda: [reduce_one(v, how[n]) for n, v in zip(names, values)])
-        return {name: np.asarray(strategy.experimental_local_results(value)[0])
-                for name, value in zip(names, results)}
+        return {
+            name: np.asarray(strategy.experimental_local_results(value)[0])
+            for name, value in zip(names, results)
+        }
 
     return reduce
+
+
+class TensorFlowFeeder(KerasFeeder):
+    """The training path on TensorFlow (see `tfflows.interop.feed.KerasFeeder`): checked
+    arrays through `array_dataset`, variables under the model's strategy, each
+    replica's share of the loss, and tfflows's loop under mirrored strategies."""
+
+    def scope(self, model):
+        return model.distribute_strategy.scope()
+
+    def on_build(self, model):
+        model.checkpoint_variables = CheckpointVariables(model)
+
+    def loss(self, log_p, extra=None):
+        return replica_loss(log_p, extra)
+
+    def refuse(self, model, data, what):
+        if (data.weights is not None or data.context is not None) and multi_worker(model):
+            raise ValueError(
+                f"{what}: under MultiWorkerMirroredStrategy Keras (3.15) cannot feed "
+                "batches of several tensors (sample weights or a context) to "
+                "fit/evaluate (keras-team/keras#20329); train on x alone there, or "
+                "use MirroredStrategy."
+            )
+
+    def feed(self, data, batch_size, shuffle, callbacks=None):
+        """A single-threaded `tf.data` pipeline; with `shuffle` (and `callbacks` to join),
+        an `EpochCounter` keys the order on the epoch."""
+        counter = None
+        if shuffle and callbacks is not None:
+            counter = EpochCounter()
+            callbacks.append(counter)
+        dataset = array_dataset(
+            data.inputs,
+            batch_size or 32,
+            shuffle=counter is not None,
+            sample_weight=data.weights,
+            seed=draw_seed(),
+            epoch=None if counter is None else counter.variable,
+        )
+        return Feed(dataset)
+
+    def multi_step_supported(self, model, compile_kwargs):
+        """Everywhere but under a strategy whose loop stays Keras's (TPU, or an explicit
+        jit_compile=True), which fails with more than one step per execution."""
+        return not under_strategy(model) or (
+            mirrored(model) and compile_kwargs.get("jit_compile") is not True
+        )
+
+    def own_step_function(self, model, kind, force=False):
+        if not runs_own_loop(model):
+            return False
+        attribute = f"{kind}_function"
+        if getattr(model, attribute) is None or force:
+            setattr(model, attribute, step_function(model, getattr(model, f"{kind}_step")))
+        return True
+
+    def snapshot_function(self, model):
+        """One `tf.function` call: a NumPy snapshot every epoch cost about 1 ms per step of
+        a short tabular epoch (NSF on breast_cancer, six steps per epoch). TensorFlow
+        variables are copy-on-write: holding the read values costs a copy only at the
+        next update."""
+        floats = [
+            v
+            for v in model.weights
+            if keras.backend.standardize_dtype(v.dtype).startswith(("float", "bfloat"))
+        ]
+
+        @tf.function(autograph=False)
+        def read():
+            values = [tf.identity(v.value) for v in model.weights]
+            flags = [tf.reduce_all(tf.math.is_finite(v.value)) for v in floats]
+            return values, tf.reduce_all(tf.stack(flags)) if flags else tf.constant(True)
+
+        def snapshot():
+            values, finite = read()
+            return values, bool(finite)
+
+        return snapshot

@@ -69,14 +69,19 @@ def _encode(value, variables, where):
         return value
     if isinstance(value, (np.integer, np.floating, np.bool_)):
         return value.item()
-    if isinstance(value, (tf.DType, np.dtype)) or (isinstance(value, type) and issubclass(value, np.generic)):
+    if isinstance(value, (tf.DType, np.dtype)) or (
+        isinstance(value, type) and issubclass(value, np.generic)
+    ):
         return {"__dtype__": tf.as_dtype(value).name}
     if isinstance(value, tf.TensorShape):
         return {"__shape__": value.as_list() if value.rank is not None else None}
     if isinstance(value, tfp.util.TransformedVariable):
-        return {"__transformed_variable__": {
-            "pretransformed": _encode(value.pretransformed_input, variables, where),
-            "bijector": _encode(value.bijector, variables, where)}}
+        return {
+            "__transformed_variable__": {
+                "pretransformed": _encode(value.pretransformed_input, variables, where),
+                "bijector": _encode(value.bijector, variables, where),
+            }
+        }
     if isinstance(value, tf.Variable) or isinstance(value, keras.Variable):
         array = keras.ops.convert_to_numpy(value)
         variables.append((array, str(array.dtype)))
@@ -91,8 +96,9 @@ def _encode(value, variables, where):
             return {"__array__": array.tolist(), "dtype": str(array.dtype)}
     raise TypeError(
         f"Cannot save the TFP parameter {where} = {value!r} (type {type(value).__name__}): only "
-        "numbers, strings, dtypes, shapes, arrays, constant tensors, tf.Variables, TransformedVariables and nested "
-        "TFP bijectors/distributions can be saved. The object works in memory, but to save the model "
+        "numbers, strings, dtypes, shapes, arrays, constant tensors, tf.Variables, "
+        "TransformedVariables and nested TFP bijectors/distributions can be saved. The object "
+        "works in memory, but to save the model "
         "rebuild it from such parameters (or use tfflows' own layers)."
     )
 
@@ -102,8 +108,10 @@ def _encode_object(obj, variables):
     module, base_class = _KIND[kind]
     name = type(obj).__name__
     if getattr(module, name, None) is not type(obj):
-        raise TypeError(f"Cannot save {name}: it is not a class of tfp.{kind}s, so it cannot be rebuilt "
-                        "safely from its name.")
+        raise TypeError(
+            f"Cannot save {name}: it is not a class of tfp.{kind}s, so it cannot be rebuilt "
+            "safely from its name."
+        )
     parameters = {k: _encode(v, variables, f"{name}.{k}") for k, v in obj.parameters.items()}
     return {"__tfp__": kind, "class_name": name, "parameters": parameters}
 
@@ -117,7 +125,9 @@ def _decode(spec, weights):
         module, base_class = _KIND[spec["__tfp__"]]
         cls = getattr(module, spec["class_name"], None)
         if not (isinstance(cls, type) and issubclass(cls, base_class)):
-            raise ValueError(f"Unknown TFP {spec['__tfp__']} class {spec['class_name']!r} in the saved config.")
+            raise ValueError(
+                f"Unknown TFP {spec['__tfp__']} class {spec['class_name']!r} in the saved config."
+            )
         return cls(**{k: _decode(v, weights) for k, v in spec["parameters"].items()})
     if "__variable__" in spec:
         return weights[spec["__variable__"]]
@@ -129,7 +139,9 @@ def _decode(spec, weights):
         return tf.constant(np.asarray(spec["__array__"], dtype=spec["dtype"]))
     if "__transformed_variable__" in spec:
         inner = spec["__transformed_variable__"]
-        return _decode(inner["bijector"], weights).forward(_decode(inner["pretransformed"], weights))
+        return _decode(inner["bijector"], weights).forward(
+            _decode(inner["pretransformed"], weights)
+        )
     raise ValueError(f"Unrecognized TFP parameter description {spec!r}.")
 
 
@@ -142,7 +154,10 @@ class _TFPObjectMixin:
         self._spec = None
         self._initial_values = []
         if spec is not None:
-            self._spec, self._initial_values = spec["spec"], [np.asarray(v, dtype=d) for v, d in spec["variables"]]
+            self._spec, self._initial_values = (
+                spec["spec"],
+                [np.asarray(v, dtype=d) for v, d in spec["variables"]],
+            )
         else:
             try:
                 variables = []
@@ -155,8 +170,12 @@ class _TFPObjectMixin:
         if hasattr(self, "_tfp_weights"):
             return
         self._tfp_weights = [
-            self.add_weight(shape=v.shape, dtype=str(v.dtype), name=f"tfp_parameter_{i}",
-                            initializer=keras.initializers.Constant(v))
+            self.add_weight(
+                shape=v.shape,
+                dtype=str(v.dtype),
+                name=f"tfp_parameter_{i}",
+                initializer=keras.initializers.Constant(v),
+            )
             for i, v in enumerate(self._initial_values)
         ]
 
@@ -175,8 +194,13 @@ class _TFPObjectMixin:
     def _tfp_config(self, what):
         if self._spec is None:
             raise TypeError(f"This {what} cannot be saved: {self._unsaveable}")
-        values = [keras.ops.convert_to_numpy(w) for w in getattr(self, "_tfp_weights", [])] or self._initial_values
-        return {"spec": self._spec, "variables": [(np.asarray(v).tolist(), str(np.asarray(v).dtype)) for v in values]}
+        values = [
+            keras.ops.convert_to_numpy(w) for w in getattr(self, "_tfp_weights", [])
+        ] or self._initial_values
+        return {
+            "spec": self._spec,
+            "variables": [(np.asarray(v).tolist(), str(np.asarray(v).dtype)) for v in values],
+        }
 
 
 @keras.saving.register_keras_serializable(package="tfflows")
@@ -193,6 +217,12 @@ class TFPBijector(_TFPObjectMixin, Bijector):
     which bijectors survive `model.save`; e.g. `tfb.Shift`, `tfb.Scale`, `tfb.SinhArcsinh`,
     `tfb.Sigmoid`, `tfb.Chain`/`tfb.Invert` of such do. Parameters must have this layer's
     dtype (float32 unless `dtype=` is given).
+
+    Args:
+        bijector: the `tfp.bijectors.Bijector`.
+        event_ndims: its event rank (default: every non-batch axis).
+        tfp_spec: the saved form of the bijector (set by `from_config`, not by users).
+        **kwargs: of `keras.layers.Layer` (name, dtype).
     """
 
     def __init__(self, bijector=None, event_ndims=None, tfp_spec=None, **kwargs):
@@ -200,7 +230,9 @@ class TFPBijector(_TFPObjectMixin, Bijector):
         if bijector is None and tfp_spec is None:
             raise ValueError("TFPBijector needs a tfp.bijectors.Bijector.")
         if bijector is not None and not isinstance(bijector, tfb.Bijector):
-            raise TypeError(f"TFPBijector wraps a tfp.bijectors.Bijector; got {type(bijector).__name__}.")
+            raise TypeError(
+                f"TFPBijector wraps a tfp.bijectors.Bijector; got {type(bijector).__name__}."
+            )
         self._init_tfp(bijector, tfp_spec)
         self._event_ndims_arg = None if event_ndims is None else int(event_ndims)
         if self._event_ndims_arg is not None:
@@ -216,16 +248,23 @@ class TFPBijector(_TFPObjectMixin, Bijector):
             self.event_ndims = len(input_shape) - 1
         minimum = self._current().forward_min_event_ndims
         if isinstance(minimum, int) and self.event_ndims < minimum:
-            raise ValueError(f"event_ndims={self.event_ndims} is below the bijector's forward_min_event_ndims={minimum}.")
+            raise ValueError(
+                f"event_ndims={self.event_ndims} is below the bijector's "
+                f"forward_min_event_ndims={minimum}."
+            )
         self._create_tfp_weights()
 
     def _forward_and_log_det(self, x, context=None, training=False):
         b = self._current()
-        return b.forward(x), self._per_row(b.forward_log_det_jacobian(x, event_ndims=self.event_ndims), x)
+        return b.forward(x), self._per_row(
+            b.forward_log_det_jacobian(x, event_ndims=self.event_ndims), x
+        )
 
     def _inverse_and_log_det(self, y, context=None, training=False):
         b = self._current()
-        return b.inverse(y), self._per_row(b.inverse_log_det_jacobian(y, event_ndims=self.event_ndims), y)
+        return b.inverse(y), self._per_row(
+            b.inverse_log_det_jacobian(y, event_ndims=self.event_ndims), y
+        )
 
     def _per_row(self, log_det, x):
         # Constant-Jacobian TFP bijectors (Shift, Scale) return one number, not one per row.
@@ -240,7 +279,11 @@ class TFPBijector(_TFPObjectMixin, Bijector):
         return shape[:1] + tuple(self._current().inverse_event_shape(shape[1:]).as_list())
 
     def get_config(self):
-        return {**super().get_config(), "event_ndims": self._event_ndims_arg, "tfp_spec": self._tfp_config("TFPBijector")}
+        return {
+            **super().get_config(),
+            "event_ndims": self._event_ndims_arg,
+            "tfp_spec": self._tfp_config("TFPBijector"),
+        }
 
 
 @keras.saving.register_keras_serializable(package="tfflows")
@@ -250,10 +293,15 @@ class TFPDistribution(_TFPObjectMixin, keras.layers.Layer):
     `d.event_shape` is the latent shape of the flow (a multivariate law such as
     `tfd.MixtureSameFamily` of `tfd.MultivariateNormalDiag`), or `d` is a scalar law, e.g.
     `tfd.StudentT(df=4, loc=0, scale=1)`, drawn independently for every latent entry (or
-    one of batch shape = the latent shape; see `over`). `sample(n, seed=s)` with an integer seed is stateless
-    with TFP seed `(s, 0)`, the same convention as `flow.sample` and the exported
+    one of batch shape = the latent shape; see `over`). `sample(n, seed=s)` with an integer
+    seed is stateless with TFP seed `(s, 0)`, the same convention as `flow.sample` and the exported
     `sample` signature. Variables in `d` are weights of this layer (created at
     construction, since no input shape is needed), trained by `Flow.fit` and saved.
+
+    Args:
+        distribution: the `tfp.distributions.Distribution`.
+        tfp_spec: the saved form of the distribution (set by `from_config`, not by users).
+        **kwargs: of `keras.layers.Layer` (name, dtype).
     """
 
     def __init__(self, distribution=None, tfp_spec=None, **kwargs):
@@ -261,7 +309,10 @@ class TFPDistribution(_TFPObjectMixin, keras.layers.Layer):
         if distribution is None and tfp_spec is None:
             raise ValueError("TFPDistribution needs a tfp.distributions.Distribution.")
         if distribution is not None and not isinstance(distribution, tfd.Distribution):
-            raise TypeError(f"TFPDistribution wraps a tfp.distributions.Distribution; got {type(distribution).__name__}.")
+            raise TypeError(
+                "TFPDistribution wraps a tfp.distributions.Distribution; got "
+                f"{type(distribution).__name__}."
+            )
         self._init_tfp(distribution, tfp_spec)
         self._create_tfp_weights()
         self.built = True
@@ -286,16 +337,18 @@ class TFPDistribution(_TFPObjectMixin, keras.layers.Layer):
                 return tfd.Sample(distribution, sample_shape=event_shape)
             if tuple(batch.as_list()) == event_shape:
                 return tfd.Independent(distribution, reinterpreted_batch_ndims=len(event_shape))
-        raise ValueError(f"The TFP base has event shape {own} and batch shape {batch}; the flow's latent events "
-                         f"have shape {event_shape}. Use a law with that event shape, a scalar law (drawn for "
-                         f"every entry), or a scalar law of batch shape {event_shape}.")
+        raise ValueError(
+            f"The TFP base has event shape {own} and batch shape {batch}; the flow's latent events "
+            f"have shape {event_shape}. Use a law with that event shape, a scalar law (drawn for "
+            f"every entry), or a scalar law of batch shape {event_shape}."
+        )
 
     def log_prob(self, z, event_ndims=None):
         """log p(z) per batch row, over events of z's trailing `event_ndims` axes
         (default: the wrapped law's own event)."""
         if event_ndims is None:
             return tf.cast(self._current().log_prob(z), z.dtype)
-        event_shape = tuple(z.shape[len(z.shape) - event_ndims:])
+        event_shape = tuple(z.shape[len(z.shape) - event_ndims :])
         return tf.cast(self.over(event_shape).log_prob(z), z.dtype)
 
     def sample(self, n, event_shape=None, seed=None, dtype=None):
@@ -321,5 +374,11 @@ class TFPDistribution(_TFPObjectMixin, keras.layers.Layer):
         return {**super().get_config(), "tfp_spec": self._tfp_config("TFPDistribution")}
 
 
-__all__ = ["LayerBijector", "to_tfp_bijector", "flow_distribution", "base_distribution",
-           "TFPBijector", "TFPDistribution"]
+__all__ = [
+    "LayerBijector",
+    "to_tfp_bijector",
+    "flow_distribution",
+    "base_distribution",
+    "TFPBijector",
+    "TFPDistribution",
+]

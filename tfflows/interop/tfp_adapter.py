@@ -22,13 +22,21 @@ class LayerBijector(tfb.Bijector):
     `min_event_ndims` is the layer's `event_ndims`; TFP sums the log-det over any further
     event axes requested with `event_ndims=`. Layers that change the event shape (image
     squeezes) report it through `compute_output_shape`.
+
+    Args:
+        layer: the tfflows layer.
+        context: the conditioning tensor passed to every call (None: unconditional).
+        name: of the TFP bijector.
+        variables: the layer's variables (for TFP's variable tracking).
     """
 
     def __init__(self, layer, context=None, name=None, variables=None):
         self.layer = layer
         self.context = context
         # Keras variables wrap tf.Variables, which tf.Module's variable tracking finds
-        self.layer_variables = [v.value for v in (layer.variables if variables is None else variables)]
+        self.layer_variables = [
+            v.value for v in (layer.variables if variables is None else variables)
+        ]
         super().__init__(
             forward_min_event_ndims=layer.event_ndims,
             inverse_min_event_ndims=layer.event_ndims,
