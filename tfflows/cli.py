@@ -95,8 +95,35 @@ def _dequantize_option(parser):
 def make_parser():
     parser = Parser(prog="tfflows", description="Normalizing flows for Keras 3 on TensorFlow.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    d = FIT_DEFAULTS
+    _fit_parser(commands)
+    sample = commands.add_parser("sample", help="draw samples from a saved .keras model")
+    sample.add_argument("model", help="a .keras file written by `tfflows fit`")
+    sample.add_argument("-n", type=_positive(int), default=10, help="how many (default: 10)")
+    sample.add_argument("--seed", type=_seed, default=None)
+    sample.add_argument("--out", default=None,
+                        help="a new .csv, .txt (comma-separated), .tsv or .npy file, written "
+                             "under exactly that name (default: print CSV)")
+    sample.add_argument("--force", action="store_true", help="replace --out if it exists")
 
+    score = commands.add_parser("score", help="per-row log-density (nats) of data under a "
+                                              "saved model, one line per row")
+    score.add_argument("model", help="a .keras file written by `tfflows fit`")
+    score.add_argument("data", help="a .csv/.tsv/.txt/.npy/.npz file")
+    _table_options(score)
+
+    info = commands.add_parser("info", help="entropy and total correlation (nats) via "
+                                            "Gaussianization")
+    info.add_argument("data", help="an embedded dataset name or a .csv/.tsv/.txt/.npy/.npz file")
+    info.add_argument("--n", type=_positive(int), default=4000,
+                      help="rows to generate for an embedded 2-D dataset (default: 4000)")
+    info.add_argument("--seed", type=_seed, default=0)
+    _dequantize_option(info)
+    _table_options(info)
+    return parser
+
+
+def _fit_parser(commands):
+    d = FIT_DEFAULTS
     fit = commands.add_parser("fit", help="train a flow; write the model, a SavedModel, "
                                           "metrics and pictures")
     fit.add_argument("data", nargs="*", default=["moons"],
@@ -122,31 +149,6 @@ def make_parser():
                      help="replace this run's outputs if they exist (default: refuse)")
     _dequantize_option(fit)
     _table_options(fit)
-
-    sample = commands.add_parser("sample", help="draw samples from a saved .keras model")
-    sample.add_argument("model", help="a .keras file written by `tfflows fit`")
-    sample.add_argument("-n", type=_positive(int), default=10, help="how many (default: 10)")
-    sample.add_argument("--seed", type=_seed, default=None)
-    sample.add_argument("--out", default=None,
-                        help="a new .csv, .txt (comma-separated), .tsv or .npy file, written "
-                             "under exactly that name (default: print CSV)")
-    sample.add_argument("--force", action="store_true", help="replace --out if it exists")
-
-    score = commands.add_parser("score", help="per-row log-density (nats) of data under a "
-                                              "saved model, one line per row")
-    score.add_argument("model", help="a .keras file written by `tfflows fit`")
-    score.add_argument("data", help="a .csv/.tsv/.txt/.npy/.npz file")
-    _table_options(score)
-
-    info = commands.add_parser("info", help="entropy and total correlation (nats) via "
-                                            "Gaussianization")
-    info.add_argument("data", help="an embedded dataset name or a .csv/.tsv/.txt/.npy/.npz file")
-    info.add_argument("--n", type=_positive(int), default=4000,
-                      help="rows to generate for an embedded 2-D dataset (default: 4000)")
-    info.add_argument("--seed", type=_seed, default=0)
-    _dequantize_option(info)
-    _table_options(info)
-    return parser
 
 
 def _package():

@@ -109,17 +109,18 @@ def nll(model, rows):
     return float(-np.mean(keras.ops.convert_to_numpy(model.log_prob(rows))))
 
 
-def write(args, model, paths, metrics, history, plane, name):
-    """Save, export, metrics and pictures (`plane`: 2-D rows to draw the density over)."""
+def write(args, model, paths, metrics, history, plane, name, draw=None):
+    """Save, export, metrics and pictures (`plane`: 2-D rows to draw the density over;
+    `draw`: a function that draws more pictures)."""
     try:
-        _write(args, model, paths, metrics, history, plane, name)
+        _write(args, model, paths, metrics, history, plane, name, draw)
     except OSError as err:  # a full disk, a permission: one line
         raise UserError(f"Could not write {getattr(err, 'filename', '') or args.out}: "
                         f"{err.strerror or err}.") from None
     report(metrics, paths)
 
 
-def _write(args, model, paths, metrics, history, plane, name):
+def _write(args, model, paths, metrics, history, plane, name, draw):
     from tfflows.plot import density as plot
 
     start = time.perf_counter()
@@ -137,6 +138,8 @@ def _write(args, model, paths, metrics, history, plane, name):
         plot.density_2d(model, plane, _fresh(paths["density"], args.force),
                         title=f"{type(model).__name__} on {name}")
         plot.layer_warps(model, _fresh(paths["layers"], args.force))
+    if draw is not None:
+        draw()
     metrics["pictures_seconds"] = round(time.perf_counter() - start, 2)
     metrics["total_seconds"] = round(time.perf_counter() - args.started, 2)
     with open(_fresh(paths["metrics"], args.force), "w" if args.force else "x") as handle:
@@ -149,12 +152,16 @@ def _fresh(path, force):
     return path
 
 
+def _count(n, unit):
+    return f"{n} {unit}{'' if n == 1 else 's'}"
+
+
 def report(metrics, paths):
-    steps = (f"{metrics['blocks']} blocks (of {metrics['blocks_fitted']} fitted)"
-             if "blocks" in metrics else f"{metrics['epochs']} epochs")
+    steps = (f"{_count(metrics['blocks'], 'block')} (of {metrics['blocks_fitted']} fitted)"
+             if "blocks" in metrics else _count(metrics["epochs"], "epoch"))
     value = (f"{metrics['val_bits_per_dim']:.3f} bits/dim" if "val_bits_per_dim" in metrics
-             else f"{metrics['val_nll']:.3f} nats")
-    print(f"Validation NLL {value} after {steps}.")
+             else f"NLL {metrics['val_nll']:.3f} nats")
+    print(f"Validation {value} after {steps}.")
     print(f"Fit {metrics['fit_seconds']:.1f} s, save and export "
           f"{metrics['save_export_seconds']:.1f} s, pictures {metrics['pictures_seconds']:.1f} s; "
           f"{metrics['total_seconds']:.1f} s in all since the command started.")
@@ -206,10 +213,12 @@ def run_images(args, loaded, spec):
     metrics = dict(data=loaded.name, model=args.model, images=int(len(x)),
                    epochs=len(history.history["loss"]), fit_seconds=round(fit_seconds, 2),
                    val_nll=nll(model, val), val_bits_per_dim=float(np.mean(bits)))
-    samples = tfflows.quantize(model.sample(32, seed=args.seed), num_levels)
-    os.makedirs(args.out, exist_ok=True)
-    image_grid(samples, _fresh(paths["samples"], args.force), cols=8,
-               title=f"{type(model).__name__} samples", vmax=num_levels - 1)
-    write(args, model, paths, metrics, history, None, loaded.name)
+
+    def draw():
+        samples = tfflows.quantize(model.sample(32, seed=args.seed), num_levels)
+        image_grid(samples, _fresh(paths["samples"], args.force), cols=8,
+                   title=f"{type(model).__name__} samples", vmax=num_levels - 1)
+
+    write(args, model, paths, metrics, history, None, loaded.name, draw)
     return 0
 
