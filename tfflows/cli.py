@@ -15,8 +15,6 @@ import sys
 import time
 import warnings
 
-from tfflows.commands.common import UserError
-
 # The default of `tfflows fit`: the model and its training settings (one place to change).
 FIT_DEFAULTS = dict(model="realnvp", epochs=40, batch_size=256, learning_rate=2e-3, n=8000)
 
@@ -191,8 +189,10 @@ def main(argv=None):
     # TensorFlow's C++ log (CUDA probing, CPU features): set before TensorFlow loads, which
     # here is later, when a command needs it. Set TF_CPP_MIN_LOG_LEVEL=0 to see it.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    args = make_parser().parse_args(argv)
+    args = make_parser().parse_args(argv)  # --help and argument errors end here, at once
     args.started = started
+    from tfflows.commands.common import UserError
+
     with warnings.catch_warnings():
         for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
             warnings.simplefilter("ignore", category)
