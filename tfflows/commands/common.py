@@ -76,9 +76,8 @@ def check_finite(loaded, spec):
 def check_rows(rows, columns, spec, what="a fit"):
     need = max(MIN_ROWS, ROWS_PER_COLUMN * columns)
     if rows < need:
-        per = f"{ROWS_PER_COLUMN} per column and at least {MIN_ROWS}" if columns > 1 else ""
         raise UserError(f"{spec} has {rows} row(s) of {columns} column(s); {what} needs at least "
-                        f"{need} rows{f' ({per})' if per else ''}.")
+                        f"{need} rows ({MIN_ROWS} or more, and {ROWS_PER_COLUMN} per column).")
 
 
 def table_rules(loaded, spec, dequantize=False, seed=0, what="a fit", count_rows=True):
