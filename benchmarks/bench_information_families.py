@@ -20,7 +20,6 @@ so slow columns can run beside fast ones; `--render` merges records into the pag
 import argparse
 import datetime
 import json
-import math
 import os
 import sys
 import time
@@ -47,18 +46,24 @@ def estimators(names):
     out = {}
     for name in names:
         if name == "tfflows":
+
             def run(x, y, seed):
                 e = information.mutual_information_with_interval(x, y, seed=seed)
                 return e.value, (e.ci_low, e.ci_high)
         elif name == "before":
+
             def run(x, y, seed):
                 return information.mutual_information(x, y, seed=seed, remainder="flows"), None
         else:
-            label, f = {"KSG": peers.ksg_peer(), "CCA": ("CCA (Gaussian MI)", peers.cca_mi),
-                        "InfoNCE": ("InfoNCE (Keras critic)", peers.infonce_mi)}[name]
+            label, f = {
+                "KSG": peers.ksg_peer(),
+                "CCA": ("CCA (Gaussian MI)", peers.cca_mi),
+                "InfoNCE": ("InfoNCE (Keras critic)", peers.infonce_mi),
+            }[name]
 
             def run(x, y, seed, f=f):
                 return f(x, y, seed), None
+
         out[name] = run
     return out
 
@@ -74,16 +79,35 @@ def measure(args):
     for case in families.cases(args.quick):
         if args.only and not any(s in case.name for s in args.only.split(";")):
             continue
+        if args.skip and any(s in case.name for s in args.skip.split(";")):
+            continue
         for seed in range(args.seeds):
             x, y = case.sample(seed, N)
             for name in names:
                 start = time.perf_counter()
                 value, ci = ests[name](x, y, seed)
-                records.append(dict(family=case.family, case=case.name, dx=case.dx, dy=case.dy, truth=case.truth,
-                                    seed=seed, estimator=name, value=float(value), ci=ci,
-                                    seconds=time.perf_counter() - start, load=os.getloadavg()[0]))
-            print(case.name, seed, " ".join(f"{r['estimator']}={r['value']:.4f}" for r in records[-len(names):]),
-                  f"truth={case.truth:.4f}", flush=True)
+                records.append(
+                    dict(
+                        family=case.family,
+                        case=case.name,
+                        dx=case.dx,
+                        dy=case.dy,
+                        truth=case.truth,
+                        seed=seed,
+                        estimator=name,
+                        value=float(value),
+                        ci=ci,
+                        seconds=time.perf_counter() - start,
+                        load=os.getloadavg()[0],
+                    )
+                )
+            print(
+                case.name,
+                seed,
+                " ".join(f"{r['estimator']}={r['value']:.4f}" for r in records[-len(names) :]),
+                f"truth={case.truth:.4f}",
+                flush=True,
+            )
             with open(args.out, "w") as f:
                 json.dump(dict(command=" ".join(["python"] + sys.argv), n=N, records=records), f)
     print("wrote", args.out)
@@ -98,16 +122,29 @@ def render(paths, out):
         commands.append(data["command"])
     names = [k for k in ORDER if any(r["estimator"] == k for r in records)]
     cases = list(dict.fromkeys((r["family"], r["case"]) for r in records))
-    lines = [f"# Mutual information across families of dependence ({datetime.date.today()})", "", "```",
-             *commands, "```", "",
-             f"n = {N} rows per run; nats; each cell: the mean over seeds (error / tolerance, tolerance = "
-             "max(10% of the truth, 0.03 nats); |ratio| <= 1 meets the target), seeds in brackets where "
-             "fewer than the most. Same rows for every estimator of a seed. tfflows 'before' is the "
-             "estimator of issue 17 (flow remainder). Load: the 1-minute load average of the shared "
-             "2-core machine while the row ran.", "",
-             "| family | case | dx+dy | truth | " + " | ".join(names) + " |",
-             "|---|---|---|---:|" + "---:|" * len(names)]
-    passed, total, secs, cover = {k: 0 for k in names}, {k: 0 for k in names}, {k: [] for k in names}, [0, 0]
+    lines = [
+        f"# Mutual information across families of dependence ({datetime.date.today()})",
+        "",
+        "```",
+        *commands,
+        "```",
+        "",
+        f"n = {N} rows per run; nats; each cell: the mean over seeds (error / tolerance, "
+        "tolerance = "
+        "max(10% of the truth, 0.03 nats); |ratio| <= 1 meets the target), seeds in brackets where "
+        "fewer than the most. Same rows for every estimator of a seed. tfflows 'before' is the "
+        "estimator of issue 17 (flow remainder). Load: the 1-minute load average of the shared "
+        "2-core machine while the row ran.",
+        "",
+        "| family | case | dx+dy | truth | " + " | ".join(names) + " |",
+        "|---|---|---|---:|" + "---:|" * len(names),
+    ]
+    passed, total, secs, cover = (
+        {k: 0 for k in names},
+        {k: 0 for k in names},
+        {k: [] for k in names},
+        [0, 0],
+    )
     most = max(r["seed"] for r in records) + 1
     for family, case in cases:
         rows = [r for r in records if r["case"] == case]
@@ -129,19 +166,28 @@ def render(paths, out):
                 if r["ci"] is not None:
                     cover[0] += int(r["ci"][0] <= truth <= r["ci"][1])
                     cover[1] += 1
-        lines.append(f"| {family} | {case} | {rows[0]['dx']}+{rows[0]['dy']} | {truth:.3f} | " + " | ".join(cells) + " |")
+        lines.append(
+            f"| {family} | {case} | {rows[0]['dx']}+{rows[0]['dy']} | {truth:.3f} | "
+            + " | ".join(cells)
+            + " |"
+        )
     lines += ["", "## Summary", ""]
     for k in names:
-        lines.append(f"- {k}: mean within the tolerance on {passed[k]}/{total[k]} cases; seconds per estimate "
-                     f"median {np.median(secs[k]):.1f}, max {np.max(secs[k]):.1f}")
+        lines.append(
+            f"- {k}: mean within the tolerance on {passed[k]}/{total[k]} cases; "
+            "seconds per estimate "
+            f"median {np.median(secs[k]):.1f}, max {np.max(secs[k]):.1f}"
+        )
     if cover[1]:
-        lines.append(f"- tfflows 95% interval covers the truth in {cover[0]}/{cover[1]} runs "
-                     f"({100 * cover[0] / cover[1]:.0f}%)")
+        lines.append(
+            f"- tfflows 95% interval covers the truth in {cover[0]}/{cover[1]} runs "
+            f"({100 * cover[0] / cover[1]:.0f}%)"
+        )
     loads = [r["load"] for r in records]
     lines.append(f"- load average during the runs: {min(loads):.1f} to {max(loads):.1f} (2 cores)")
     with open(out, "w") as f:
         f.write("\n".join(lines) + "\n")
-    print("\n".join(lines[-len(names) - 3:]), f"\nwrote {out}", sep="\n")
+    print("\n".join(lines[-len(names) - 3 :]), f"\nwrote {out}", sep="\n")
 
 
 def main():
@@ -149,15 +195,28 @@ def main():
     parser.add_argument("--estimators", default="tfflows,KSG,CCA,InfoNCE")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="one or two cases per family")
-    parser.add_argument("--only", default="", help="cases whose name contains one of these (';'-separated)")
-    parser.add_argument("--out", default=None, help="the JSON records (default results/information_families_*.json)")
-    parser.add_argument("--render", nargs="+", default=None, help="JSON records to merge into the page")
-    parser.add_argument("--page", default=os.path.join(RESULTS, f"information_families_{datetime.date.today()}.md"))
+    parser.add_argument(
+        "--only", default="", help="cases whose name contains one of these (';'-separated)"
+    )
+    parser.add_argument(
+        "--skip", default="", help="cases whose name contains one of these (';'-separated)"
+    )
+    parser.add_argument(
+        "--out", default=None, help="the JSON records (default results/information_families_*.json)"
+    )
+    parser.add_argument(
+        "--render", nargs="+", default=None, help="JSON records to merge into the page"
+    )
+    parser.add_argument(
+        "--page", default=os.path.join(RESULTS, f"information_families_{datetime.date.today()}.md")
+    )
     args = parser.parse_args()
     if args.render:
         render(args.render, args.page)
         return
-    args.out = args.out or os.path.join(RESULTS, f"information_families_{args.estimators.replace(',', '_')}.json")
+    args.out = args.out or os.path.join(
+        RESULTS, f"information_families_{args.estimators.replace(',', '_')}.json"
+    )
     measure(args)
 
 

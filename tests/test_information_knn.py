@@ -14,8 +14,12 @@ from tfflows.gaussianization import information_knn as knn
 
 def _t_entropy(k, df):
     h = 0.5 * (df + k)
-    return (special.gammaln(0.5 * df) - special.gammaln(h) + 0.5 * k * math.log(df * math.pi)
-            + h * (special.digamma(h) - special.digamma(0.5 * df)))
+    return (
+        special.gammaln(0.5 * df)
+        - special.gammaln(h)
+        + 0.5 * k * math.log(df * math.pi)
+        + h * (special.digamma(h) - special.digamma(0.5 * df))
+    )
 
 
 def test_swiss_roll_mutual_information_is_found():
@@ -41,7 +45,9 @@ def test_student_t_shared_scale_is_represented():
     rng = np.random.default_rng(1)
     z = rng.normal(size=(n, 2 * d)) / np.sqrt(rng.chisquare(df, (n, 1)) / df)
     truth = 2 * _t_entropy(d, df) - _t_entropy(2 * d, df)
-    value = info.mutual_information(z[:, :d], np.arcsinh(z[:, d:]))  # a marginal warp changes nothing
+    value = info.mutual_information(
+        z[:, :d], np.arcsinh(z[:, d:])
+    )  # a marginal warp changes nothing
     assert abs(value - truth) < 0.15 * truth, (value, truth)
 
 
@@ -61,7 +67,10 @@ def test_radius_coordinate_is_appended_only_to_blocks_of_two_or_more():
     out = knn.with_radius(a, 2.0)
     assert out.shape == (100, 4) and np.array_equal(out[:, :3], a)
     assert out[:, 3].std() == pytest.approx(2.0 * math.sqrt(3))
-    assert knn.with_radius(a[:, :1], 2.0) is not None and knn.with_radius(a[:, :1], 2.0).shape == (100, 1)
+    assert knn.with_radius(a[:, :1], 2.0) is not None and knn.with_radius(a[:, :1], 2.0).shape == (
+        100,
+        1,
+    )
 
 
 def test_remainder_options():

@@ -49,7 +49,9 @@ def ksg_rows(a, b, k):
         eps = np.partition(joint, k - 1, axis=1)[:, k - 1]
         na[rows] = (da < eps[:, None]).sum(axis=1) - 1  # strictly inside, self excluded
         nb[rows] = (db < eps[:, None]).sum(axis=1) - 1
-    return special.digamma(k) + special.digamma(n) - special.digamma(na + 1) - special.digamma(nb + 1)
+    return (
+        special.digamma(k) + special.digamma(n) - special.digamma(na + 1) - special.digamma(nb + 1)
+    )
 
 
 def _inverse_sqrt(c):
@@ -87,7 +89,9 @@ def with_radius(a, weight):
     if d < 2 or weight <= 0:
         return a
     r = 0.5 * np.log(np.einsum("ij,ij->i", a, a) + 1e-300)
-    return np.concatenate([a, weight * math.sqrt(d) * (r - r.mean())[:, None] / max(r.std(), 1e-12)], axis=1)
+    return np.concatenate(
+        [a, weight * math.sqrt(d) * (r - r.mean())[:, None] / max(r.std(), 1e-12)], axis=1
+    )
 
 
 class KnnRemainder:
@@ -107,6 +111,15 @@ class KnnRemainder:
         self.ref = float(np.mean(refs))
         self.ref_se = float(np.std(refs, ddof=1) / math.sqrt(len(refs))) if len(refs) > 1 else 0.0
 
-    def value(self, w=None):
+        # s.e. of the difference: the rows' own, and the references' (each as noisy as the rows)
+        self.se = float(np.std(self.rows) / math.sqrt(n) * math.sqrt(1 + 1 / references))
+
+    def raw(self, w=None):
+        """KSG(scores) - KSG(references), the rows reweighted by bootstrap weights w."""
         mean = self.rows.mean() if w is None else float(w @ self.rows / len(self.rows))
         return float(mean - self.ref)
+
+    def value(self, w=None, gate=2.0):
+        """The remainder, counted where the full sample's is significant (> gate s.e.): else 0,
+        exact for Gaussian copulas (as the flows' remainder in `information_terms`)."""
+        return self.raw(w) if self.raw() > gate * self.se else 0.0
