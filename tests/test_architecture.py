@@ -215,7 +215,7 @@ WIDE_PENDING = {
     "tfflows.bijectors.linear", "tfflows.bijectors.preprocessing", "tfflows.bijectors.rq_spline",
     "tfflows.data.datasets", "tfflows.data.splits",
     "tfflows.distributions", "tfflows.gaussianization.information",
-    "tfflows.gaussianization.information_knn", "tfflows.gaussianization.information_terms",
+    "tfflows.gaussianization.information_terms",
     "tfflows.nets.conv", "tfflows.nets.dense_stack", "tfflows.nets.made", "tfflows.nets.mlp",
     "tfflows.plot.images",
 }
