@@ -3,7 +3,9 @@
 flow's start fit greedily on the batches; the other models train on a tf.data pipeline
 over the files. The outputs are those of the in-memory fit, named after the pattern."""
 
+import glob
 import os
+import re
 import time
 import warnings
 
@@ -16,16 +18,27 @@ from tfflows.commands.fit import GREEDY, build, prepare, write
 HEAD_LINES = 1000  # lines of each shard read up front for the data rules
 
 
-def stream_name(paths):
-    """The outputs' name: the one file's stem; else the folder the shards share (`big/*.csv`
-    -> big), unless it is the current one; else their common stem prefix; else 'stream'."""
-    stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
-    if len(paths) == 1:
-        return stems[0]
+def stream_name(patterns, paths):
+    """The outputs' name, from what the user typed: the one file's stem; the stem of one
+    glob pattern without its wildcards (`big/shard-*.csv` -> shard), else its folder
+    (`big/*.csv` -> big); for several arguments, the common stem of the files, else the
+    folder they share (unless the current one); else 'stream'."""
+    def stem(path):
+        return os.path.splitext(os.path.basename(path))[0]
+
+    def clean(text):
+        return re.sub(r"[*?]|\[[^\]]*\]", "", text).strip("_-. ")
+
+    if len(patterns) == 1:
+        if not glob.has_magic(patterns[0]):
+            return stem(patterns[0])
+        folder = os.path.basename(os.path.dirname(os.path.abspath(patterns[0])))
+        return clean(stem(patterns[0])) or clean(folder) or "stream"
+    common = os.path.commonprefix([stem(p) for p in paths]).rstrip("_-. 0123456789")
     folders = {os.path.dirname(os.path.abspath(p)) for p in paths}
-    if len(folders) == 1 and folders != {os.path.abspath(os.curdir)}:
-        return os.path.basename(folders.pop())
-    return os.path.commonprefix(stems).rstrip("_-. 0123456789") or "stream"
+    if not common and len(folders) == 1 and folders != {os.path.abspath(os.curdir)}:
+        common = os.path.basename(folders.pop())
+    return common or "stream"
 
 
 def _batches(args):
@@ -75,7 +88,7 @@ def run_stream(args):
                         "the files first (add uniform noise in [0, 1) to whole-number columns).")
     train, val = _batches(args)
     sample = _check_heads(train, args)
-    name = stream_name(train.paths)
+    name = stream_name(args.data, train.paths)
     plane = train.features == 2
     pictures = ("training", "density", "layers") if plane else ("training",)
     paths = prepare(args, f"{name}_{args.model}", pictures)
