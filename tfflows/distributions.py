@@ -63,7 +63,8 @@ class StandardLogistic(BaseDistribution):
 
     def sample(self, n, event_shape, seed=None, dtype="float32"):
         tiny = np.finfo(np.dtype(dtype)).tiny
-        u = keras.random.uniform((n,) + tuple(event_shape), minval=tiny, maxval=1.0, dtype=dtype, seed=seed)
+        u = keras.random.uniform((n,) + tuple(event_shape), minval=tiny, maxval=1.0, dtype=dtype,
+                                 seed=seed)
         return ops.log(u) - ops.log1p(-u)
 
     def to_tfp(self, event_shape, dtype="float32"):

@@ -33,6 +33,18 @@ class Autoregressive(Conditioned):
     order (and on the context, passed as a second argument when `context_features` > 0),
     e.g. a `MADE` with other sizes or activation. Default: `MADE(P, hidden_units, order)`.
     Either way it is the attribute `made` (the name its weights are saved under).
+
+    Args:
+        hidden_units: sizes of the default MADE's hidden layers.
+        order: the order i runs over: "given", "reversed", "random" (seeded) or a
+            permutation of range(D) (see `tfflows.nets.made.input_order`).
+        seed: integer seed of the "random" order (None: drawn at construction when the
+            order is "random", then kept in the config).
+        activation: hidden activation of the default MADE.
+        context_features: size of the conditioning vector (0: unconditional).
+        conditioner: a Keras layer used instead of the default MADE (see above); it is
+            saved in the config.
+        **kwargs: of `keras.layers.Layer` (name, dtype).
     """
 
     density_is_parallel = True
@@ -52,8 +64,9 @@ class Autoregressive(Conditioned):
     def build(self, input_shape):
         self._features = int(input_shape[-1])
         if self.made is None:
-            self.made = MADE(self.transformer.params_per_feature, hidden_units=self.hidden_units, order=self.order,
-                             seed=self.seed, activation=self.activation, context_features=self.context_features,
+            self.made = MADE(self.transformer.params_per_feature, hidden_units=self.hidden_units,
+                             order=self.order, seed=self.seed, activation=self.activation,
+                             context_features=self.context_features,
                              dtype=self.network_dtype_policy, name="made")
         if not self.made.built:
             self.made.build((None, self._features))
@@ -80,14 +93,19 @@ class Autoregressive(Conditioned):
         return u, reduce_log_det(log_deriv, 1)
 
     def _forward_and_log_det(self, x, context=None, training=False):
-        return self._parallel(x, context) if self.density_is_parallel else self._sequential(x, context)
+        if self.density_is_parallel:
+            return self._parallel(x, context)
+        return self._sequential(x, context)
 
     def _inverse_and_log_det(self, y, context=None, training=False):
-        return self._sequential(y, context) if self.density_is_parallel else self._parallel(y, context)
+        if self.density_is_parallel:
+            return self._sequential(y, context)
+        return self._parallel(y, context)
 
     def get_config(self):
-        return {**super().get_config(), "hidden_units": list(self.hidden_units), "order": self.order,
-                "seed": self.seed, "activation": self.activation, "context_features": self.context_features}
+        return {**super().get_config(), "hidden_units": list(self.hidden_units),
+                "order": self.order, "seed": self.seed, "activation": self.activation,
+                "context_features": self.context_features}
 
 
 class _AffineAutoregressive(Autoregressive):
@@ -111,6 +129,11 @@ class MaskedAutoregressive(_AffineAutoregressive):
     Costs: the forward (log_prob, training) is ONE MADE pass; the inverse (sampling,
     decode) is D sequential MADE passes, run as a compiled `keras.ops.fori_loop`.
     `order` ("given", "reversed", "random" or a permutation) is the order i runs over.
+
+    Args:
+        log_scale_clamp: soft bound on each log-scale s (the clamp above).
+        *args, **kwargs: of `Autoregressive` (hidden_units, order, seed, activation,
+            context_features, conditioner) and `keras.layers.Layer` (name, dtype).
     """
 
 
@@ -130,6 +153,11 @@ class InverseAutoregressive(_AffineAutoregressive):
     training) is D sequential MADE passes in a compiled `keras.ops.fori_loop`. Train it
     by distillation (`tfflows.Distiller`) or by variational objectives that only need
     its own samples.
+
+    Args:
+        log_scale_clamp: soft bound on each log-scale s (the clamp above).
+        *args, **kwargs: of `Autoregressive` (hidden_units, order, seed, activation,
+            context_features, conditioner) and `keras.layers.Layer` (name, dtype).
     """
 
     density_is_parallel = False
@@ -139,11 +167,18 @@ class InverseAutoregressive(_AffineAutoregressive):
 class SplineAutoregressive(Autoregressive):
     """Autoregressive rational-quadratic spline layer (Durkan et al. 2019), MAF-style.
 
-    forward (data -> latent, density):  z_i = RQS(x_i; theta_i),  theta_i = MADE(x_<i, context)
+    forward (data -> latent, density):  z_i = RQS(x_i; theta_i),
+                                        theta_i = MADE(x_<i, context)
     inverse (latent -> data, sampling): x_i = RQS^-1(z_i; theta_i), in order
     log_det (forward):                  sum_i log RQS'(x_i)
     Costs: forward is ONE MADE pass; the inverse is D sequential passes (compiled
     `keras.ops.fori_loop`). Identity outside [-bound, bound].
+
+    Args:
+        bins: number of spline bins K (3 K - 1 parameters per feature).
+        bound: the spline acts on [-bound, bound]; identity outside.
+        *args, **kwargs: of `Autoregressive` (hidden_units, order, seed, activation,
+            context_features, conditioner) and `keras.layers.Layer` (name, dtype).
     """
 
     def __init__(self, *args, bins=8, bound=5.0, **kwargs):

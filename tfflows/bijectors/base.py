@@ -45,6 +45,11 @@ class Bijector(keras.layers.Layer):
     `event_ndims` is the number of trailing axes that form one event (1 for
     tabular data, 3 for images shaped (H, W, C)). `context` is an optional
     conditioning tensor with the same leading (batch) axis, threaded everywhere.
+
+    Args:
+        **kwargs: of `keras.layers.Layer` (name, dtype). A mixed `dtype` policy runs the
+            conditioner networks in low precision and the flow's own math in float32
+            (`precision_policies`).
     """
 
     event_ndims = 1
@@ -93,7 +98,8 @@ class Bijector(keras.layers.Layer):
     def _empty_result(self, x, out_shape):
         """An empty batch maps to an empty batch (some kernels, e.g. convolutions, refuse it)."""
         batch_ndims = len(x.shape) - self.event_ndims
-        return ops.zeros((0,) + tuple(out_shape[1:]), x.dtype), ops.zeros((0,) * batch_ndims, x.dtype)
+        return (ops.zeros((0,) + tuple(out_shape[1:]), x.dtype),
+                ops.zeros((0,) * batch_ndims, x.dtype))
 
     def forward(self, x, context=None):
         return self.forward_and_log_det(x, context)[0]

@@ -20,11 +20,12 @@ def _checked_layers(layers):
         if isinstance(layer, Bijector):
             continue
         if type(layer).__module__.startswith("tensorflow_probability"):
-            raise TypeError(f"Chain item {i} is the TFP bijector {type(layer).__name__}; wrap it as a layer: "
-                            f"tfflows.TFPBijector({type(layer).__name__}(...)). (tfflows.Chain applies its list in "
-                            "order, unlike tfb.Chain.)")
-        raise TypeError(f"Chain item {i} is a {type(layer).__name__}, not a tfflows.Bijector (a layer with "
-                        "forward_and_log_det and inverse_and_log_det).")
+            raise TypeError(f"Chain item {i} is the TFP bijector {type(layer).__name__}; "
+                            "wrap it as a layer: "
+                            f"tfflows.TFPBijector({type(layer).__name__}(...)). "
+                            "(tfflows.Chain applies its list in order, unlike tfb.Chain.)")
+        raise TypeError(f"Chain item {i} is a {type(layer).__name__}, not a tfflows.Bijector "
+                        "(a layer with forward_and_log_det and inverse_and_log_det).")
     return layers
 
 
@@ -34,6 +35,11 @@ class Chain(Bijector):
 
     forward:  y = f_n(...f_2(f_1(x)))        log_det = sum_k log|det J_{f_k}|
     inverse:  x = f_1^-1(...f_n^-1(y))       log_det = -forward log_det at x
+
+    Args:
+        layers: the `tfflows.Bijector` layers f_1, ..., f_n, in the order they apply
+            (a TFP bijector is refused: wrap it in `tfflows.TFPBijector`).
+        **kwargs: of `keras.layers.Layer` (name, dtype).
     """
 
     def __init__(self, layers, **kwargs):
@@ -112,6 +118,10 @@ class Invert(Bijector):
 
     forward:  y = b^-1(x),  log_det = b.inverse log_det
     inverse:  x = b(y),     log_det = b.forward log_det
+
+    Args:
+        bijector: the `tfflows.Bijector` b to invert (kept as the attribute `inner`).
+        **kwargs: of `keras.layers.Layer` (name, dtype).
     """
 
     def __init__(self, bijector, **kwargs):

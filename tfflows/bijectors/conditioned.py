@@ -10,7 +10,12 @@ from tfflows.bijectors.base import Bijector
 class Conditioned(Bijector):
     """A layer with `self.transformer` (a `tfflows.bijectors.transformers` object) and a
     conditioner network, built by the layer unless one is given (then it is saved in the
-    config, as `keras.layers.Wrapper` saves its layer)."""
+    config, as `keras.layers.Wrapper` saves its layer).
+
+    Args:
+        conditioner: the conditioner network (None: the subclass builds its default).
+        **kwargs: of `keras.layers.Layer` (name, dtype).
+    """
 
     conditioner_attribute = "conditioner"  # the attribute its weights are saved under
 
@@ -22,7 +27,8 @@ class Conditioned(Bijector):
     def get_config(self):
         config = {**super().get_config(), **self.transformer.config()}
         if self.custom_conditioner:
-            config["conditioner"] = keras.saving.serialize_keras_object(getattr(self, self.conditioner_attribute))
+            conditioner = getattr(self, self.conditioner_attribute)
+            config["conditioner"] = keras.saving.serialize_keras_object(conditioner)
         return config
 
     @classmethod

@@ -34,7 +34,8 @@ def make_mask(kind, features, flip=False):
     else:
         mask = np.asarray(kind, dtype=bool).reshape(-1)
         if mask.shape[0] != features:
-            raise ValueError(f"Mask has {mask.shape[0]} entries but the data has {features} features.")
+            raise ValueError(f"Mask has {mask.shape[0]} entries but the data has {features} "
+                             "features.")
     if flip:
         mask = ~mask
     if mask.all() or not mask.any():
@@ -54,6 +55,17 @@ class Coupling(Conditioned):
     transformer's parameters per feature, laid out parameter-major (all n_b values of
     parameter 0 first). Default: an `MLP(hidden_units, activation)` whose last layer
     starts at zero, so the layer starts at the identity.
+
+    Args:
+        mask: which features are the identity part x_a: "half", "alternate" or a boolean
+            sequence, one entry per feature (see `make_mask`).
+        flip: swap the two parts of the mask.
+        hidden_units: sizes of the default MLP conditioner's hidden layers.
+        activation: hidden activation of the default MLP conditioner.
+        context_features: size of the conditioning vector (0: unconditional).
+        conditioner: a Keras layer used instead of the default MLP (see above); it is
+            saved in the config.
+        **kwargs: of `keras.layers.Layer` (name, dtype).
     """
 
     def __init__(self, mask="half", flip=False, hidden_units=(64, 64), activation="relu",
@@ -73,9 +85,10 @@ class Coupling(Conditioned):
         self._merge_idx = np.argsort(np.concatenate([self._identity_idx, self._transform_idx]))
         outputs = len(self._transform_idx) * self.transformer.params_per_feature
         if self.conditioner is None:
-            self.conditioner = MLP(outputs, hidden_units=self.hidden_units, activation=self.activation,
-                                   context_features=self.context_features, dtype=self.network_dtype_policy,
-                                   name="conditioner")
+            self.conditioner = MLP(outputs, hidden_units=self.hidden_units,
+                                   activation=self.activation,
+                                   context_features=self.context_features,
+                                   dtype=self.network_dtype_policy, name="conditioner")
         if not self.conditioner.built:
             self.conditioner.build((None, len(self._identity_idx)))
 
@@ -84,8 +97,9 @@ class Coupling(Conditioned):
         params = self.conditioner(x_a, context) if self.context_features else self.conditioner(x_a)
         shape = (self.transformer.params_per_feature, len(self._transform_idx))
         if int(params.shape[-1]) != shape[0] * shape[1]:
-            raise ValueError(f"{self.name}'s conditioner returned {params.shape[-1]} outputs per row; the "
-                             f"transformer needs {shape[0]} x {shape[1]} = {shape[0] * shape[1]}.")
+            raise ValueError(f"{self.name}'s conditioner returned {params.shape[-1]} outputs "
+                             f"per row; the transformer needs {shape[0]} x {shape[1]} = "
+                             f"{shape[0] * shape[1]}.")
         return ops.cast(ops.reshape(params, tuple(ops.shape(params)[:-1]) + shape), x_a.dtype)
 
     def _split(self, x):
@@ -108,8 +122,9 @@ class Coupling(Conditioned):
         return self._merge(y_a, x_b), self._log_det(log_deriv, y)
 
     def get_config(self):
-        return {**super().get_config(), "mask": self.mask, "flip": self.flip, "hidden_units": list(self.hidden_units),
-                "activation": self.activation, "context_features": self.context_features}
+        return {**super().get_config(), "mask": self.mask, "flip": self.flip,
+                "hidden_units": list(self.hidden_units), "activation": self.activation,
+                "context_features": self.context_features}
 
 
 @keras.saving.register_keras_serializable(package="tfflows")
@@ -119,6 +134,10 @@ class AdditiveCoupling(Coupling):
     forward:  y_a = x_a,  y_b = x_b + m(x_a)
     inverse:  x_b = y_b - m(y_a)
     log_det:  0 (volume preserving; pair it with `Rescale`)
+
+    Args:
+        *args, **kwargs: of `Coupling` (mask, flip, hidden_units, activation,
+            context_features, conditioner) and `keras.layers.Layer` (name, dtype).
     """
 
     def __init__(self, *args, **kwargs):
@@ -136,6 +155,11 @@ class AffineCoupling(Coupling):
 
     The soft clamp bounds every log-scale, so the map is invertible and finite for
     every parameter value.
+
+    Args:
+        log_scale_clamp: soft bound on each log-scale s (the clamp above).
+        *args, **kwargs: of `Coupling` (mask, flip, hidden_units, activation,
+            context_features, conditioner) and `keras.layers.Layer` (name, dtype).
     """
 
     def __init__(self, *args, log_scale_clamp=3.0, **kwargs):
@@ -154,6 +178,12 @@ class SplineCoupling(Coupling):
     theta holds, per transformed feature, K bin widths, K heights (each at least 1e-3 of
     the interval) and K - 1 interior knot derivatives (softplus, >= 1e-3); the boundary
     derivatives are 1. A zero-initialized conditioner gives the identity.
+
+    Args:
+        bins: number of spline bins K (3 K - 1 parameters per transformed feature).
+        bound: B, the spline acts on [-B, B]; identity outside.
+        *args, **kwargs: of `Coupling` (mask, flip, hidden_units, activation,
+            context_features, conditioner) and `keras.layers.Layer` (name, dtype).
     """
 
     def __init__(self, *args, bins=8, bound=5.0, **kwargs):

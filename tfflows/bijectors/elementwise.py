@@ -35,6 +35,10 @@ class Rescale(_PerChannel):
 
     forward:  y = x * exp(s),   inverse:  x = y * exp(-s),   log_det = sum(s)
     `s` is a learned vector, soft-clamped to (-log_scale_clamp, log_scale_clamp).
+
+    Args:
+        log_scale_clamp: soft bound on each log-scale s.
+        **kwargs: of `keras.layers.Layer` (name, dtype).
     """
 
     def __init__(self, log_scale_clamp=10.0, **kwargs):
@@ -43,7 +47,8 @@ class Rescale(_PerChannel):
 
     def build(self, input_shape):
         super().build(input_shape)
-        self.log_scale = self.add_weight(shape=(self._channels,), initializer="zeros", name="log_scale")
+        self.log_scale = self.add_weight(shape=(self._channels,), initializer="zeros",
+                                         name="log_scale")
 
     def _scale(self):
         return soft_clamp(self.log_scale, self.log_scale_clamp)
@@ -68,12 +73,17 @@ class ActNorm(Rescale):
     (times H*W for images). On the first batch seen by `Flow.fit` (or by an explicit
     `initialize_from_data`) s and b are set so that the batch has zero mean and unit
     variance per channel.
+
+    Args:
+        log_scale_clamp: soft bound on each log-scale s (as `Rescale`).
+        **kwargs: of `keras.layers.Layer` (name, dtype).
     """
 
     def build(self, input_shape):
         super().build(input_shape)
         self.bias = self.add_weight(shape=(self._channels,), initializer="zeros", name="bias")
-        self.initialized = self.add_weight(shape=(), initializer="zeros", trainable=False, name="initialized")
+        self.initialized = self.add_weight(shape=(), initializer="zeros", trainable=False,
+                                           name="initialized")
 
     def initialize_from_data(self, x, context=None):
         x = self._cast(x)
@@ -108,6 +118,11 @@ class BatchNorm(_PerChannel):
     In training, mu and v are the batch statistics and update running averages; at
     inference (and always in the inverse) the running averages are used, so the map is
     a fixed, exactly invertible affine function.
+
+    Args:
+        momentum: weight of the old value in each update of the running averages.
+        epsilon: eps above, added to the variance before the square root.
+        **kwargs: of `keras.layers.Layer` (name, dtype).
     """
 
     def __init__(self, momentum=0.95, epsilon=1e-5, **kwargs):
@@ -120,8 +135,10 @@ class BatchNorm(_PerChannel):
         c = self._channels
         self.log_gamma = self.add_weight(shape=(c,), initializer="zeros", name="log_gamma")
         self.beta = self.add_weight(shape=(c,), initializer="zeros", name="beta")
-        self.moving_mean = self.add_weight(shape=(c,), initializer="zeros", trainable=False, name="moving_mean")
-        self.moving_variance = self.add_weight(shape=(c,), initializer="ones", trainable=False, name="moving_variance")
+        self.moving_mean = self.add_weight(shape=(c,), initializer="zeros", trainable=False,
+                                           name="moving_mean")
+        self.moving_variance = self.add_weight(shape=(c,), initializer="ones", trainable=False,
+                                               name="moving_variance")
 
     def _stats(self, x, training):
         if not training:
@@ -129,12 +146,15 @@ class BatchNorm(_PerChannel):
         axes = self._reduce_axes(x)
         mean, var = ops.mean(x, axis=axes), ops.var(x, axis=axes)
         m = self.momentum
-        self.moving_mean.assign(m * self.moving_mean + (1 - m) * ops.cast(mean, self.moving_mean.dtype))
-        self.moving_variance.assign(m * self.moving_variance + (1 - m) * ops.cast(var, self.moving_variance.dtype))
+        self.moving_mean.assign(
+            m * self.moving_mean + (1 - m) * ops.cast(mean, self.moving_mean.dtype))
+        self.moving_variance.assign(
+            m * self.moving_variance + (1 - m) * ops.cast(var, self.moving_variance.dtype))
         return mean, var
 
     def _log_scale(self, var):
-        return soft_clamp(ops.cast(self.log_gamma, var.dtype), 10.0) - 0.5 * ops.log(var + self.epsilon)
+        return (soft_clamp(ops.cast(self.log_gamma, var.dtype), 10.0)
+                - 0.5 * ops.log(var + self.epsilon))
 
     def _forward_and_log_det(self, x, context=None, training=False):
         mean, var = self._stats(x, training)

@@ -20,6 +20,11 @@ class Permute(Bijector):
     `permutation` gives it explicitly; otherwise it is drawn from `seed` when the layer
     is built (a seed is drawn at construction if none is given, and kept in the config,
     so a saved layer rebuilds the same permutation).
+
+    Args:
+        permutation: the permutation of range(features), or None to draw one.
+        seed: integer seed of the drawn permutation (None: drawn at construction).
+        **kwargs: of `keras.layers.Layer` (name, dtype).
     """
 
     def __init__(self, permutation=None, seed=None, **kwargs):
@@ -32,7 +37,8 @@ class Permute(Bijector):
         if self.permutation is not None:
             perm = np.asarray(self.permutation)
             if sorted(perm.tolist()) != list(range(features)):
-                raise ValueError(f"permutation must be a permutation of range({features}); got {self.permutation}.")
+                raise ValueError(f"permutation must be a permutation of range({features}); "
+                                 f"got {self.permutation}.")
         else:
             perm = np.random.default_rng(self.seed).permutation(features)
         self._perm = perm.astype("int32")
@@ -69,6 +75,10 @@ class LULinear(Bijector):
     log_det:  sum(s)  (times H*W on images: the invertible 1x1 convolution)
     `s` is soft-clamped, so W is invertible for every parameter value. It starts at
     the identity.
+
+    Args:
+        log_scale_clamp: soft bound on each log-diagonal s.
+        **kwargs: of `keras.layers.Layer` (name, dtype).
     """
 
     def __init__(self, log_scale_clamp=10.0, **kwargs):

@@ -80,6 +80,12 @@ class Dequantize(_WholeEvent):
     new noise. At inference the map is the deterministic bijection above; with it as
     the first layer, `Flow.log_prob(v)` is the density of the dequantized levels and
     `Flow.bits_per_dim` is in pixel space (see the module docstring for the bound).
+
+    Args:
+        num_levels: L, the number of pixel levels (at least 2).
+        resample: draw fresh dequantization noise in training (see above).
+        seed: seed of the noise's `keras.random.SeedGenerator` (None: unseeded).
+        **kwargs: of `keras.layers.Layer` (name, dtype).
     """
 
     def __init__(self, num_levels=256, resample=True, seed=None, **kwargs):
@@ -128,6 +134,10 @@ class Logit(_WholeEvent):
     The inverse is the sigmoid, finite for every z; its log-det uses the softplus forms.
     In float32 the sigmoid rounds to its edge for |z| above about 17 (upper edge) or
     19 (lower edge), so z cannot be recovered beyond that (RELIABILITY.md).
+
+    Args:
+        alpha: the squeeze, in [0, 0.5).
+        **kwargs: of `keras.layers.Layer` (name, dtype).
     """
 
     def __init__(self, alpha=0.05, **kwargs):
@@ -146,8 +156,9 @@ class Logit(_WholeEvent):
 
     def _inverse_and_log_det(self, y, context=None, training=False):
         x = (ops.sigmoid(y) - self.alpha) / (1.0 - 2.0 * self.alpha)
-        log_det = reduce_log_det(-math.log(1.0 - 2.0 * self.alpha) - ops.softplus(y) - ops.softplus(-y),
-                            self.event_ndims)
+        log_det = reduce_log_det(
+            -math.log(1.0 - 2.0 * self.alpha) - ops.softplus(y) - ops.softplus(-y),
+            self.event_ndims)
         return x, log_det
 
     def get_config(self):

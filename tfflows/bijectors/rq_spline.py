@@ -12,7 +12,8 @@ package, in two parameterizations that share the in-bin formulas and the tails:
 In bin k with knots (x_k, y_k), (x_k+1, y_k+1), derivatives d_k, d_k+1, w = x_k+1 - x_k,
 h = y_k+1 - y_k, s = h / w and xi = (x - x_k) / w:
     y = y_k + h (s xi^2 + d_k xi (1 - xi)) / (s + (d_k+1 + d_k - 2 s) xi (1 - xi))
-    dy/dx = s^2 (d_k+1 xi^2 + 2 s xi (1 - xi) + d_k (1 - xi)^2) / (s + (d_k+1 + d_k - 2 s) xi (1 - xi))^2
+    dy/dx = s^2 (d_k+1 xi^2 + 2 s xi (1 - xi) + d_k (1 - xi)^2)
+            / (s + (d_k+1 + d_k - 2 s) xi (1 - xi))^2
 The inverse is the root of a quadratic in xi (analytic). Every value's bin is found with
 0/1 masks and every knot is read as a sum of masked products (no gathers, whose
 gradients are scatters) in the conditioner-parameterized form; the explicit-knots form,
@@ -60,10 +61,13 @@ def _bin_masks(t, sizes, total, minimum):
     the first bin's left knot is -B. No gradient flows through the masks."""
     bins = sizes.shape[-2]
     scale = 1.0 - minimum * bins
-    inclusive = ops.convert_to_tensor(np.tril(np.ones((bins - 1, bins))), sizes.dtype)  # cumsum of bins 0..K-2
-    cumulative = ops.matmul(inclusive, sizes)  # a matmul: much cheaper than a cumsum op on TF's CPU
-    offsets = ops.convert_to_tensor(minimum * np.arange(1, bins, dtype="float64")[:, None], sizes.dtype)
-    passed = ops.cast((t[..., None, :] - offsets) * total[..., None, :] >= scale * cumulative, sizes.dtype)
+    # cumsum of bins 0..K-2 as a matmul: much cheaper than a cumsum op on TF's CPU
+    inclusive = ops.convert_to_tensor(np.tril(np.ones((bins - 1, bins))), sizes.dtype)
+    cumulative = ops.matmul(inclusive, sizes)
+    offsets = ops.convert_to_tensor(minimum * np.arange(1, bins, dtype="float64")[:, None],
+                                    sizes.dtype)
+    passed = ops.cast((t[..., None, :] - offsets) * total[..., None, :] >= scale * cumulative,
+                      sizes.dtype)
     ones = ops.ones_like(t[..., None, :])
     before = ops.concatenate([passed, ops.zeros_like(ones)], axis=-2)
     through = ops.concatenate([ones, passed], axis=-2)
@@ -143,13 +147,15 @@ def _evaluate_in_bin(x, x_k, x_k1, y_k, y_k1, d_k, d_k1, inverse):
     return out, -log_deriv if inverse else log_deriv
 
 
-def _linear_tails(x, inside_value, inside_log_deriv, lo, hi, out_lo, out_hi, slope_lo, slope_hi, inverse):
+def _linear_tails(x, inside_value, inside_log_deriv, lo, hi, out_lo, out_hi, slope_lo, slope_hi,
+                  inverse):
     """Outside [lo, hi] (the input side's outer knots) the map continues as straight lines
     through the outer knots with the boundary slopes (dividing by them for the inverse);
     `slope_lo=None` means the identity tails of a spline with y = x at both ends."""
     if slope_lo is None:
         inside = ops.logical_and(x >= lo, x <= hi)
-        return ops.where(inside, inside_value, x), ops.where(inside, inside_log_deriv, ops.zeros_like(x))
+        return (ops.where(inside, inside_value, x),
+                ops.where(inside, inside_log_deriv, ops.zeros_like(x)))
     below, above = x < lo, x > hi
     if inverse:
         tail_lo, tail_hi = out_lo + (x - lo) / slope_lo, out_hi + (x - hi) / slope_hi
@@ -158,8 +164,8 @@ def _linear_tails(x, inside_value, inside_log_deriv, lo, hi, out_lo, out_hi, slo
         tail_lo, tail_hi = out_lo + (x - lo) * slope_lo, out_hi + (x - hi) * slope_hi
         log_lo, log_hi = ops.log(slope_lo), ops.log(slope_hi)
     value = ops.where(below, tail_lo, ops.where(above, tail_hi, inside_value))
-    log_deriv = ops.where(below, log_lo + ops.zeros_like(x), ops.where(above, log_hi + ops.zeros_like(x),
-                                                                       inside_log_deriv))
+    log_deriv = ops.where(below, log_lo + ops.zeros_like(x),
+                          ops.where(above, log_hi + ops.zeros_like(x), inside_log_deriv))
     return value, log_deriv
 
 
@@ -180,11 +186,13 @@ def rational_quadratic_spline(x, params, bound=5.0, inverse=False, axis=-1):
     """
     rank, x_rank = len(params.shape), len(x.shape)
     if axis in (-1, rank - 1) and rank == x_rank + 1:
-        y, log_deriv = rational_quadratic_spline(x[..., None], params[..., None], bound, inverse, axis=-2)
+        y, log_deriv = rational_quadratic_spline(x[..., None], params[..., None], bound, inverse,
+                                                 axis=-2)
         return y[..., 0], log_deriv[..., 0]
     if axis not in (-2, rank - 2) or rank != x_rank + 1:
-        raise ValueError(f"params must have one more axis than x, with the parameters on axis -1 or -2; "
-                         f"got x of shape {tuple(x.shape)}, params of shape {tuple(params.shape)}, axis={axis}.")
+        raise ValueError("params must have one more axis than x, with the parameters on axis "
+                         f"-1 or -2; got x of shape {tuple(x.shape)}, params of shape "
+                         f"{tuple(params.shape)}, axis={axis}.")
     bins = (params.shape[-2] + 1) // 3
     params = soft_clamp(params, RAW_PARAMETER_CLAMP)
     widths_raw, heights_raw, derivs_raw = ops.split(params, [bins, 2 * bins], axis=-2)
@@ -243,4 +251,5 @@ def spline_from_knots(x, x_knots, y_knots, slopes, inverse=False):
     (x_k, x_k1), (y_k, y_k1), (d_k, d_k1) = pick(x_knots), pick(y_knots), pick(slopes)
     out, log_deriv = _evaluate_in_bin(v, x_k, x_k1, y_k, y_k1, d_k, d_k1, inverse)
     dst = x_knots if inverse else y_knots
-    return _linear_tails(x, out, log_deriv, lo, hi, dst[:, 0], dst[:, -1], slopes[:, 0], slopes[:, -1], inverse)
+    return _linear_tails(x, out, log_deriv, lo, hi, dst[:, 0], dst[:, -1], slopes[:, 0],
+                         slopes[:, -1], inverse)

@@ -32,7 +32,11 @@ class AdditiveTransformer:
 class AffineTransformer:
     """tau(u; t, s) = u exp(s) + t,  tau^-1(v; t, s) = (v - t) exp(-s),  log|tau'| = s,
     with s = clamp tanh(s_raw / clamp), so every parameter value gives an invertible map.
-    Parameters [t, s_raw] (RealNVP, MAF, IAF)."""
+    Parameters [t, s_raw] (RealNVP, MAF, IAF).
+
+    Args:
+        log_scale_clamp: the clamp, a soft bound on every log-scale s.
+    """
 
     params_per_feature = 2
 
@@ -60,7 +64,12 @@ class AffineTransformer:
 class SplineTransformer:
     """tau = the monotone rational-quadratic spline with `bins` bins on [-bound, bound]
     and identity tails (`tfflows.bijectors.rq_spline.rational_quadratic_spline`);
-    3 bins - 1 parameters per feature: widths, heights, interior knot derivatives."""
+    3 bins - 1 parameters per feature: widths, heights, interior knot derivatives.
+
+    Args:
+        bins: number of spline bins.
+        bound: the spline acts on [-bound, bound]; identity outside.
+    """
 
     def __init__(self, bins=8, bound=5.0):
         self.bins = int(bins)

@@ -13,7 +13,8 @@ def split(x, fractions=(0.8, 0.2), seed=0):
     if any(f < 0 for f in fractions) or not 0 < sum(fractions) <= 1 + 1e-9:
         raise ValueError(f"fractions must be non-negative and sum to at most 1; got {fractions}.")
     order = np.random.default_rng(seed).permutation(len(x))
-    sizes = [max(1, int(f * len(x))) if i else int(f * len(x)) for i, f in enumerate(fractions[:-1])]
+    sizes = [max(1, int(f * len(x))) if i else int(f * len(x))
+             for i, f in enumerate(fractions[:-1])]
     cuts = np.cumsum(sizes)
     return [x[index] for index in np.split(order, cuts)]
 
@@ -24,7 +25,8 @@ def standardize(train, *others, dtype="float32"):
     train = np.asarray(train, dtype="float64")
     mean, std = train.mean(axis=0), train.std(axis=0)
     std = np.where(std > 0, std, 1.0)
-    scaled = [((np.asarray(part, dtype="float64") - mean) / std).astype(dtype) for part in (train, *others)]
+    scaled = [((np.asarray(part, dtype="float64") - mean) / std).astype(dtype)
+              for part in (train, *others)]
     return (*scaled, mean, std)
 
 

@@ -18,6 +18,16 @@ class ConvResNet(keras.layers.Layer):
 
     With `context_features` > 0, `call(x, context)` tiles the context vector over the
     image and concatenates it to the input channels.
+
+    Args:
+        out_channels: number of output channels (the coupling layer's parameters).
+        hidden_channels: channels of the hidden convolutions.
+        num_blocks: number of residual blocks.
+        kernel_size: side of every (square) convolution kernel.
+        activation: activation between convolutions (a Keras activation name or callable).
+        context_features: size of the optional conditioning vector (0: none).
+        zero_init: start the output convolution's kernel at zero (identity flow at start);
+            otherwise Glorot-uniform.
     """
 
     def __init__(self, out_channels, hidden_channels=64, num_blocks=2, kernel_size=3,
@@ -54,12 +64,13 @@ class ConvResNet(keras.layers.Layer):
     def call(self, x, context=None):
         if self.context_features:
             if context is None:
-                raise ValueError(f"{self.name} was built with context_features={self.context_features} "
+                raise ValueError(f"{self.name} was built with "
+                                 f"context_features={self.context_features} "
                                  "but no context was given.")
             shape = ops.shape(x)
             c = ops.cast(context, x.dtype)[:, None, None, :]
-            x = ops.concatenate([x, ops.broadcast_to(c, (shape[0], shape[1], shape[2], self.context_features))],
-                                axis=-1)
+            tiled = ops.broadcast_to(c, (shape[0], shape[1], shape[2], self.context_features))
+            x = ops.concatenate([x, tiled], axis=-1)
         h = self.input_conv(x)
         for conv_a, conv_b in zip(self.block_a, self.block_b):
             h = h + conv_b(self._act(conv_a(self._act(h))))

@@ -51,8 +51,9 @@ def kernels_and_biases(flat, shapes):
 
 def add_parameters(layer, shapes, zero_last=True):
     """Create `layer`'s one flat trainable variable `parameters` for kernel `shapes`."""
-    return layer.add_weight(shape=(sum(sizes(shapes)),), name="parameters",
-                            initializer=lambda shape, dtype=None: initial_values(shapes, zero_last, dtype))
+    return layer.add_weight(
+        shape=(sum(sizes(shapes)),), name="parameters",
+        initializer=lambda shape, dtype=None: initial_values(shapes, zero_last, dtype))
 
 
 def with_context(layer, x, context):

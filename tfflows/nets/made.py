@@ -34,7 +34,8 @@ def input_order(order, features, seed=None):
             return np.arange(features)[::-1].copy()
         if order == "random":
             return np.random.default_rng(seed).permutation(features)
-        raise ValueError(f"Unknown order {order!r}; use 'given', 'reversed', 'random' or a permutation.")
+        raise ValueError(f"Unknown order {order!r}; "
+                         "use 'given', 'reversed', 'random' or a permutation.")
     perm = np.asarray(order, dtype="int64").reshape(-1)
     if sorted(perm.tolist()) != list(range(features)):
         raise ValueError(f"order must be a permutation of range({features}); got {list(perm)}.")
@@ -78,6 +79,8 @@ class MADE(keras.layers.Layer):
         order: "given", "reversed", "random" (seeded) or an explicit permutation; see
             `input_order`. A random order draws `seed` at construction if none is given
             and keeps it in the config, so a saved layer rebuilds the same masks.
+        seed: integer seed of the "random" order (None: drawn at construction when the
+            order is "random"); unused by the other orders.
         activation: hidden activation.
         context_features: size of the optional conditioning input.
         zero_init: start the output layer at zero (the flow layer starts at the identity).
@@ -106,12 +109,14 @@ class MADE(keras.layers.Layer):
         degrees = np.empty(features, dtype="int64")
         degrees[self.permutation] = np.arange(1, features + 1)
         self.input_degrees = degrees
-        self._masks = made_masks(degrees, self.hidden_units, self.params_per_feature, self.context_features)
+        self._masks = made_masks(degrees, self.hidden_units, self.params_per_feature,
+                                 self.context_features)
         # All kernels and biases live in ONE flat variable (see `tfflows.nets.dense_stack`):
         # one optimizer update per MADE instead of two per layer.
         self._shapes = [mask.shape for mask in self._masks]
-        self._flat_mask = np.concatenate([part for mask in self._masks
-                                          for part in (mask.ravel(), np.ones(mask.shape[1]))]).astype("float32")
+        self._flat_mask = np.concatenate(
+            [part for mask in self._masks for part in (mask.ravel(), np.ones(mask.shape[1]))]
+        ).astype("float32")
         self.parameters = dense_stack.add_parameters(self, self._shapes, self.zero_init)
 
     def kernels_and_biases(self):
@@ -121,7 +126,8 @@ class MADE(keras.layers.Layer):
 
     def call(self, x, context=None):
         kernels, biases = self.kernels_and_biases()
-        h = dense_stack.apply(dense_stack.with_context(self, x, context), kernels, biases, self._activation)
+        h = dense_stack.apply(dense_stack.with_context(self, x, context), kernels, biases,
+                              self._activation)
         return ops.reshape(h, tuple(ops.shape(h)[:-1]) + (self.params_per_feature, self.features))
 
     def compute_output_shape(self, input_shape):

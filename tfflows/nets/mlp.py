@@ -18,6 +18,13 @@ class MLP(keras.layers.Layer):
     Hidden kernels and biases start uniform in +-1/sqrt(fan_in); the output layer starts
     at zero (identity flow at start). All kernels and biases are one flat variable
     `parameters` (see `tfflows.nets.dense_stack`, which says why this initialization).
+
+    Args:
+        out_features: number of outputs per row.
+        hidden_units: sizes of the hidden layers, first to last.
+        activation: hidden activation (a Keras activation name or callable).
+        context_features: size of the optional conditioning input (0: none).
+        zero_init: start the output layer at zero (the flow layer starts at the identity).
     """
 
     def __init__(
@@ -38,7 +45,8 @@ class MLP(keras.layers.Layer):
         self._activation = keras.activations.get(activation)
 
     def build(self, input_shape):
-        widths = [int(input_shape[-1]) + self.context_features, *self.hidden_units, self.out_features]
+        widths = [int(input_shape[-1]) + self.context_features, *self.hidden_units,
+                  self.out_features]
         self._shapes = list(zip(widths[:-1], widths[1:]))
         # kernels and biases in one flat variable: one optimizer update per conditioner
         self.parameters = dense_stack.add_parameters(self, self._shapes, self.zero_init)
@@ -49,7 +57,8 @@ class MLP(keras.layers.Layer):
 
     def call(self, x, context=None):
         kernels, biases = self.kernels_and_biases()
-        return dense_stack.apply(dense_stack.with_context(self, x, context), kernels, biases, self._activation)
+        return dense_stack.apply(dense_stack.with_context(self, x, context), kernels, biases,
+                                 self._activation)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.out_features,)

@@ -17,7 +17,8 @@ def _axes_grid(rows, cols, size=0.9):
 
 def _show(ax, image, vmax):
     image = np.asarray(image)
-    ax.imshow(image[..., 0] if image.shape[-1] == 1 else image / vmax, cmap="gray_r", vmin=0, vmax=vmax)
+    ax.imshow(image[..., 0] if image.shape[-1] == 1 else image / vmax, cmap="gray_r", vmin=0,
+              vmax=vmax)
 
 
 def image_grid(images, path=None, cols=10, title=None, vmax=None):
@@ -45,7 +46,8 @@ def latent_interpolation(flow, x_a, x_b, steps=10, spherical=False):
     za, zb = z_a[:, None], z_b[:, None]
     if spherical:
         flat_a, flat_b = z_a.reshape(len(z_a), -1), z_b.reshape(len(z_b), -1)
-        cos = np.sum(flat_a * flat_b, 1) / (np.linalg.norm(flat_a, axis=1) * np.linalg.norm(flat_b, axis=1))
+        norms = np.linalg.norm(flat_a, axis=1) * np.linalg.norm(flat_b, axis=1)
+        cos = np.sum(flat_a * flat_b, 1) / norms
         omega = np.arccos(np.clip(cos, -1, 1)).reshape((-1, 1) + (1,) * (z_a.ndim - 1))
         sin = np.maximum(np.sin(omega), 1e-8)
         path = np.sin((1 - t) * omega) / sin * za + np.sin(t * omega) / sin * zb

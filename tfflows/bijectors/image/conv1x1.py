@@ -20,6 +20,12 @@ class Invertible1x1Conv(LULinear):
     with `init="rotation"` (default) W starts as a random rotation drawn from `seed`
     (a row-permuted, column-signed orthogonal matrix, so that its LU factors need no
     pivoting and have a positive diagonal); `init="identity"` starts at W = I.
+
+    Args:
+        init: "rotation" or "identity" (see above).
+        seed: integer seed of the random rotation (None: drawn at construction and kept
+            in the config).
+        **kwargs: of `LULinear` (log_scale_clamp) and `keras.layers.Layer` (name, dtype).
     """
 
     def __init__(self, init="rotation", seed=None, **kwargs):

@@ -23,12 +23,32 @@ class ImageCoupling(ImageLayer):
     forward:  y = m * x + (1 - m) * tau(x; theta(m * x, context))
     inverse:  x = m * y + (1 - m) * tau^-1(y; theta(m * y, context))
     log_det:  sum over transformed entries of log|d tau / dx|
+
+    Args:
+        mask: "checkerboard" or "channel" (see above).
+        flip: swap the identity and the transformed parts.
+        hidden_channels: channels of the `ConvResNet` conditioner's hidden convolutions.
+        num_blocks: number of residual blocks of the conditioner.
+        kernel_size: side of the conditioner's (square) convolution kernels.
+        activation: activation of the conditioner.
+        context_features: size of the conditioning vector (0: unconditional), tiled over
+            the image by the conditioner.
+        **kwargs: of `keras.layers.Layer` (name, dtype).
     """
 
     transformer = AdditiveTransformer()
 
-    def __init__(self, mask="checkerboard", flip=False, hidden_channels=64, num_blocks=2, kernel_size=3,
-                 activation="relu", context_features=0, **kwargs):
+    def __init__(
+        self,
+        mask="checkerboard",
+        flip=False,
+        hidden_channels=64,
+        num_blocks=2,
+        kernel_size=3,
+        activation="relu",
+        context_features=0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if mask not in ("checkerboard", "channel"):
             raise ValueError(f"Unknown image mask {mask!r}; use 'checkerboard' or 'channel'.")
@@ -45,26 +65,31 @@ class ImageCoupling(ImageLayer):
         h, w, c = self._hwc
         if self.mask == "checkerboard":
             if h * w < 2:
-                raise ValueError(f"A checkerboard mask needs at least 2 pixels; got (H, W, C) = {self._hwc}.")
+                raise ValueError("A checkerboard mask needs at least 2 pixels; "
+                                 f"got (H, W, C) = {self._hwc}.")
             grid = (np.add.outer(np.arange(h), np.arange(w)) % 2 == 0) != self.flip
             self._mask = grid[:, :, None].astype("float32")
             c_in, c_out = c, c
         else:
             if c < 2:
-                raise ValueError(f"A channel mask needs at least 2 channels; got (H, W, C) = {self._hwc} "
+                raise ValueError("A channel mask needs at least 2 channels; "
+                                 f"got (H, W, C) = {self._hwc} "
                                  "(squeeze first, or use mask='checkerboard').")
             self._split = c // 2
             c_in = self._split if not self.flip else c - self._split
             c_out = c - c_in
         self._n_transformed = c_out
-        self.conditioner = ConvResNet(c_out * self.transformer.params_per_feature, hidden_channels=self.hidden_channels,
+        self.conditioner = ConvResNet(c_out * self.transformer.params_per_feature,
+                                      hidden_channels=self.hidden_channels,
                                       num_blocks=self.num_blocks, kernel_size=self.kernel_size,
-                                      activation=self.activation, context_features=self.context_features,
+                                      activation=self.activation,
+                                      context_features=self.context_features,
                                       dtype=self.network_dtype_policy, name="conditioner")
         self.conditioner.build((None, h, w, c_in))
 
     def _params(self, x_id, context):
-        """The conditioner's (N, H, W, P * C_out) outputs as (N, H, W, P, C_out), parameter-major."""
+        """The conditioner's (N, H, W, P * C_out) outputs as (N, H, W, P, C_out),
+        parameter-major."""
         p = self.conditioner(x_id, context)
         shape = (self.transformer.params_per_feature, self._n_transformed)
         return ops.cast(ops.reshape(p, tuple(ops.shape(p)[:-1]) + shape), x_id.dtype)
@@ -97,9 +122,10 @@ class ImageCoupling(ImageLayer):
         return self._couple(y, context, inverse=True)
 
     def get_config(self):
-        return {**super().get_config(), **self.transformer.config(), "mask": self.mask, "flip": self.flip,
-                "hidden_channels": self.hidden_channels, "num_blocks": self.num_blocks,
-                "kernel_size": self.kernel_size, "activation": self.activation,
+        return {**super().get_config(), **self.transformer.config(), "mask": self.mask,
+                "flip": self.flip, "hidden_channels": self.hidden_channels,
+                "num_blocks": self.num_blocks, "kernel_size": self.kernel_size,
+                "activation": self.activation,
                 "context_features": self.context_features}
 
 
@@ -109,6 +135,11 @@ class ConvAdditiveCoupling(ImageCoupling):
     convolutional conditioner and a checkerboard or channel mask (see `ImageCoupling`).
 
     tau(x) = x + t,   tau^-1(y) = y - t,   log_det = 0
+
+    Args:
+        *args, **kwargs: of `ImageCoupling` (mask, flip, hidden_channels, num_blocks,
+            kernel_size, activation, context_features) and `keras.layers.Layer` (name,
+            dtype).
     """
 
 
@@ -119,6 +150,12 @@ class ConvAffineCoupling(ImageCoupling):
 
     tau(x) = x * exp(s) + t,   tau^-1(y) = (y - t) * exp(-s),   s = clamp * tanh(s_raw / clamp)
     log_det = sum over transformed entries of s
+
+    Args:
+        log_scale_clamp: soft bound on each log-scale s (the clamp above).
+        *args, **kwargs: of `ImageCoupling` (mask, flip, hidden_channels, num_blocks,
+            kernel_size, activation, context_features) and `keras.layers.Layer` (name,
+            dtype).
     """
 
     def __init__(self, *args, log_scale_clamp=3.0, **kwargs):

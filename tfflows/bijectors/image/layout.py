@@ -49,8 +49,8 @@ class ImageLayer(Bijector):
     def _check_input(self, x, hwc=None):
         hwc = hwc or self._hwc
         if tuple(x.shape[1:]) != hwc:
-            raise ValueError(f"{type(self).__name__} was built for images of shape (H, W, C) = {hwc}; "
-                             f"got input shape {tuple(x.shape)}.")
+            raise ValueError(f"{type(self).__name__} was built for images of shape "
+                             f"(H, W, C) = {hwc}; got input shape {tuple(x.shape)}.")
 
 
 @keras.saving.register_keras_serializable(package="tfflows")

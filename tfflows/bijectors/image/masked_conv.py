@@ -49,6 +49,12 @@ class MaskedConv(Bijector):
     Numerics: the inverse is exact up to rounding, but rounding errors travel along the
     raster order and grow when the off-diagonal taps are large (float32, 8 x 8 x 2, taps
     of std 0.3: 2e-4 max abs error; float64: 1e-13). Starts at the identity map.
+
+    Args:
+        kernel_size: k, the side of the (square) kernel; a positive odd number.
+        reverse: use the opposite raster order (see above).
+        log_scale_clamp: soft bound on each centre log-scale s_c (the clamp above).
+        **kwargs: of `keras.layers.Layer` (name, dtype).
     """
 
     event_ndims = 3
@@ -94,7 +100,8 @@ class MaskedConv(Bijector):
         self._check(x)
         masked, s = self._weights(x.dtype)
         kernel = masked + ops.cast(self._centre, x.dtype) * ops.exp(s)
-        y = ops.conv(self._flip(x), kernel, strides=1, padding="same") + ops.cast(self.bias, x.dtype)
+        y = (ops.conv(self._flip(x), kernel, strides=1, padding="same")
+             + ops.cast(self.bias, x.dtype))
         return self._flip(y), self._log_det(x, s)
 
     def _inverse_and_log_det(self, y, context=None, training=False):
@@ -103,7 +110,8 @@ class MaskedConv(Bijector):
         k, r = self.kernel_size, self.kernel_size // 2
         hp, wp = h + 2 * r, w + 2 * r
         masked, s = self._weights(y.dtype)
-        centre = ops.transpose(masked[r, r]) + ops.diag(ops.exp(s))  # (c_out, c_in), lower triangular
+        # (c_out, c_in), lower triangular
+        centre = ops.transpose(masked[r, r]) + ops.diag(ops.exp(s))
         taps = ops.reshape(masked, (k * k, c, c))
         offsets = np.array([a * wp + b for a in range(k) for b in range(k)], dtype="int32")
         rhs_all = ops.reshape(self._flip(y) - ops.cast(self.bias, y.dtype), (-1, h * w, c))
@@ -111,7 +119,8 @@ class MaskedConv(Bijector):
 
         def step(p, x_pad):
             i, j = p // w, p % w
-            patch = ops.take(x_pad, i * wp + j + offsets, axis=1)  # (N, k*k, C); unknown pixels are 0
+            # (N, k*k, C); unknown pixels are 0
+            patch = ops.take(x_pad, i * wp + j + offsets, axis=1)
             rhs = ops.take(rhs_all, p, axis=1) - ops.einsum("npc,pcd->nd", patch, taps)
             x_p = ops.transpose(ops.solve_triangular(centre, ops.transpose(rhs), lower=True))
             where = ops.one_hot((i + r) * wp + (j + r), hp * wp, dtype=y.dtype)

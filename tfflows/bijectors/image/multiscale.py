@@ -21,6 +21,13 @@ class MultiScale(ImageLayer):
     `inner`), yet y has the shape of x, so x and z are the same size and the layer
     composes like any other; z_out and the inner latents are interleaved by the final
     unsqueeze, which does not matter for a factorized base distribution.
+
+    Args:
+        transform: the `tfflows.Bijector` applied to the squeezed image; it must keep the
+            shape (H/2, W/2, 4C).
+        inner: the bijector of the coarser scales, applied to the kept half (2C channels),
+            or None (the last scale).
+        **kwargs: of `keras.layers.Layer` (name, dtype).
     """
 
     _even = True
@@ -56,7 +63,8 @@ class MultiScale(ImageLayer):
         self._check_input(x)
         h, log_det = self.transform.forward_and_log_det(squeeze(x), context, training=training)
         if self.inner is not None:
-            kept, inner_log_det = self.inner.forward_and_log_det(h[..., self._factored:], context, training=training)
+            kept, inner_log_det = self.inner.forward_and_log_det(h[..., self._factored:], context,
+                                                                 training=training)
             h = ops.concatenate([h[..., :self._factored], kept], axis=-1)
             log_det = log_det + inner_log_det
         return unsqueeze(h), log_det
@@ -65,7 +73,8 @@ class MultiScale(ImageLayer):
         self._check_input(y)
         h, log_det = squeeze(y), 0.0
         if self.inner is not None:
-            kept, log_det = self.inner.inverse_and_log_det(h[..., self._factored:], context, training=training)
+            kept, log_det = self.inner.inverse_and_log_det(h[..., self._factored:], context,
+                                                           training=training)
             h = ops.concatenate([h[..., :self._factored], kept], axis=-1)
         h, outer_log_det = self.transform.inverse_and_log_det(h, context, training=training)
         return unsqueeze(h), log_det + outer_log_det
@@ -73,7 +82,8 @@ class MultiScale(ImageLayer):
     def get_config(self):
         config = super().get_config()
         config["transform"] = keras.saving.serialize_keras_object(self.transform)
-        config["inner"] = None if self.inner is None else keras.saving.serialize_keras_object(self.inner)
+        config["inner"] = (None if self.inner is None
+                           else keras.saving.serialize_keras_object(self.inner))
         return config
 
     @classmethod
