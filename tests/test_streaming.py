@@ -128,7 +128,7 @@ def test_command_line_streams_shards(rows, tmp_path):
     pattern = write_shards(tmp_path, rows[:1500])
     out = tmp_path / "out"
     assert main(["fit", pattern, "--stream", "--model", "rbig", "--out", str(out)]) == 0
-    assert (out / "part-0_rbig.keras").is_file() and (out / "part-0_rbig" / "1" / "saved_model.pb").is_file()
+    assert (out / "part_rbig.keras").is_file() and (out / "part_rbig" / "1" / "saved_model.pb").is_file()
     assert main(["fit", pattern, str(tmp_path / "x.csv"), "--model", "rbig"]) == 2  # several files need --stream
 
 
