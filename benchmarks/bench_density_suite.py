@@ -199,7 +199,7 @@ def main(argv=None):
                       flush=True)
             with open(out + ".json", "w") as f:
                 json.dump(records, f)
-    command = "python benchmarks/bench_density_suite.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = report_pages.command_line("bench_density_suite.py", argv)
     header = [f"# Density suite ({started.strftime('%Y-%m-%d %H:%M')}, {time.time() - started.timestamp():.0f} s)", "",
               f"Command: `{command}`", "", *protocol.machine_header(), f"- Versions: {versions()}",
               f"- Peers: TFP MAF / zuko NSF: {config.describe()}. GaussianizationFlow: Adam(1e-4), batch 32, at most "

@@ -334,7 +334,7 @@ def main(argv=None):
         print(msg, flush=True)
 
     lines, best = {"rbig": stage_rbig, "tails": stage_tails, "gf": stage_gf}[args.stage](args, pairs, log)
-    command = "python benchmarks/select_gaussianization.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = report_pages.command_line("select_gaussianization.py", argv)
     header = [f"# Gaussianization defaults chosen on validation NLL, stage {args.stage} "
               f"({started.strftime('%Y-%m-%d %H:%M')}, {time.time() - started.timestamp():.0f} s)", "",
               f"Command: `{command}`", "", *protocol.machine_header(),
