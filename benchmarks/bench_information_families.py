@@ -21,6 +21,7 @@ import argparse
 import datetime
 import json
 import os
+import shlex
 import sys
 import time
 
@@ -109,7 +110,7 @@ def measure(args):
                 flush=True,
             )
             with open(args.out, "w") as f:
-                json.dump(dict(command=" ".join(["python"] + sys.argv), n=N, records=records), f)
+                json.dump(dict(command=shlex.join(["python"] + sys.argv), n=N, records=records), f)
     print("wrote", args.out)
 
 
