@@ -21,6 +21,8 @@ exact-bias Gaussian MLE on the latent sample, and for a copula's entropy the plu
 noise of the rows alone).
 
     PYTHONPATH=. python benchmarks/bench_information.py [--quick] [--seeds 3]
+    PYTHONPATH=. python benchmarks/bench_information.py --families [options of
+        benchmarks/bench_information_families.py]   (issue 28: MI across families of dependence)
 """
 
 import argparse
@@ -290,6 +292,11 @@ def within(value, truth):
 
 
 def main():
+    if "--families" in sys.argv[1:]:  # the mutual-information families of issue 28
+        sys.argv.remove("--families")
+        import bench_information_families
+
+        return bench_information_families.main()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a small subset, one seed")
     parser.add_argument("--seeds", type=int, default=3)
