@@ -129,7 +129,7 @@ def _train(args, model, train, val):
         model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
         verbose, callbacks = keras_verbosity(args.epochs)
         stop = keras.callbacks.EarlyStopping(patience=10, restore_best_weights=True)
-        record = model.fit(train.as_dataset(args.batch_size, shuffle_buffer=100_000,
+        record = model.fit(train.as_dataset(args.batch_size or 1024, shuffle_buffer=100_000,
                                             seed=args.seed),
                            validation_data=val.as_dataset(4096), epochs=args.epochs,
                            verbose=verbose, callbacks=[stop] + callbacks)
