@@ -81,7 +81,11 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", type=int, default=10000)
     p.add_argument("--out", default=None)
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: 500 rows (page: a new *_quick.md)")
     args = p.parse_args(argv)
+    if args.quick:
+        args.rows = 500
     data = {**families(args.rows, np.random.default_rng(0)), **suite_columns(args.rows)}
     lines = [f"# Kernel sums of the spline marginal fit, {args.rows} rows x 64 columns", "", *report.machine_header(),
              "", f"`{report.command_line('bench_kernel_sums.py', argv)}`", "",
@@ -94,7 +98,7 @@ def main(argv=None):
             lines.append(f"| {name} | {how} | {dy0:.1e} | {ds0:.1e} | {dy4:.1e} | {ds4:.1e} | {ms:.1f} |")
         print(lines[-2], lines[-1], sep="\n", flush=True)
     text = "\n".join(lines) + "\n"
-    report.write(args.out or report.default_out("kernel_sums"), text)
+    report.write(args.out or report.default_out("kernel_sums", quick=args.quick), text)
     print(text)
 
 

@@ -61,7 +61,11 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, default=40)
     p.add_argument("--rows", default="100,500,2000,5000,20000")
     p.add_argument("--out", default=None)
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: 2 seeds, 100 and 500 rows (page: a new *_quick.md)")
     args = p.parse_args(argv)
+    if args.quick:
+        args.seeds, args.rows = 2, "100,500"
     lines = ["# 1-D Kozachenko-Leonenko marginal entropies", "", *report.machine_header(), "",
              f"`{report.command_line('bench_marginal_entropy.py', argv)}`", "",
              f"bias / s.d. over {args.seeds} seeds per marginal (nats); RMSE of the sum over the {len(MARGINALS)} "
@@ -79,7 +83,7 @@ def main(argv=None):
             lines.append(text + (f" | **{rmse:.4f}** |" if rmse == best else f" | {rmse:.4f} |"))
             print(lines[-1], flush=True)
     text = "\n".join(lines) + "\n"
-    report.write(args.out or report.default_out("marginal_entropy"), text)
+    report.write(args.out or report.default_out("marginal_entropy", quick=args.quick), text)
     print(text)
 
 

@@ -104,7 +104,11 @@ def main(argv=None):
     p.add_argument("--rows", type=int, default=10000)
     p.add_argument("--blocks", default="0,3,10,20")
     p.add_argument("--out", default=None)
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: copula64, 500 rows, blocks 0 and 3 (page: a new *_quick.md)")
     args = p.parse_args(argv)
+    if args.quick:
+        args.sets, args.rows, args.blocks = "copula64", 500, "0,3"
     blocks = [int(b) for b in args.blocks.split(",")]
     head = " | ".join(f"{m} {b}" for m in ("plain", "momentum") for b in BUDGETS)
     lines = ["# Max-sliced-Wasserstein ascent: objective per evaluation budget", "", *report.machine_header(), "",
@@ -125,7 +129,7 @@ def main(argv=None):
             start_value = score(x, plain_ascent(x, 8, b, 1))
             lines.append(f"| {name} | {b} | {start_value:.4f} | " + " | ".join(cells) + " |")
             print(lines[-1], flush=True)
-    out = args.out or report.default_out("msw_ascent")
+    out = args.out or report.default_out("msw_ascent", quick=args.quick)
     report.write(out, "\n".join(lines))
 
 
