@@ -72,7 +72,11 @@ def main(argv=None):
     p.add_argument("--caps", default="none,0.75,1.0")
     p.add_argument("--sets", default="moons,wine,breast_cancer,digits,star98,gmm16,gmm64,student16,copula16")
     p.add_argument("--out", default=None)
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: moons and wine, no cap and 1.0 (page: a new *_quick.md)")
     args = p.parse_args(argv)
+    if args.quick:
+        args.sets, args.caps = "moons,wine", "none,1.0"
     protocol.limit_threads(1)
     caps = [None if c.lower() == "none" else float(c) for c in args.caps.split(",")]
     rows = run(args.sets.split(","), caps)
@@ -87,7 +91,7 @@ def main(argv=None):
         lines.append(f"| {r['set']} | {r['cap']} | {r['blocks']} | {r['test_nll']:.3f} | {r['samples_beyond']:.4f} | "
                      f"{r['test_beyond']:.4f} | {r['max_abs']:.3g} ({r['data_max_abs']:.3g}) |")
     print("\n".join(lines[-len(rows) - 2:]))
-    report.write(args.out or report.default_out("tail_samples"), "\n".join(lines))
+    report.write(args.out or report.default_out("tail_samples", quick=args.quick), "\n".join(lines))
 
 
 if __name__ == "__main__":
