@@ -5,6 +5,7 @@
     python benchmarks/select_gaussianization.py --stage tails [--seeds 3,4 --synthetic-seeds 3,4]
     python benchmarks/select_gaussianization.py --stage gf --base '{"rotation": ...}'
         [--sets real] [--out benchmarks/results/select_gaussianization_<date>.md]
+    python benchmarks/select_gaussianization.py --stage tails --quick  # iris, gmm4, seed 0
 
 Stage "rbig": greedy-fit options. Every candidate is a dict of `tff.RBIG` options
 (rotation, num_directions, num_knots, bandwidth, shrinkage); one greedy pass per
@@ -321,14 +322,19 @@ def main(argv=None):
     p.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "tfflows_select_cache.json"),
                    help="fits already scored (a JSON file, reused across runs)")
     p.add_argument("--out", default=None)
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: iris and gmm4, seed 0, GF 5 s (page: a new *_quick.md)")
     args = p.parse_args(argv)
+    if args.quick:
+        args.sets, args.seeds, args.synthetic_seeds, args.gf_seconds = "iris,gmm4", "0", "0", 5.0
     protocol.limit_threads(1)
     sets, seeds = suite_data.parse_sets(args.sets), [int(s) for s in args.seeds.split(",")]
     syn_seeds = [int(s) for s in args.synthetic_seeds.split(",")]
     pairs = [(s, k) for s in sets for k in (seeds if s in suite_data.REAL else syn_seeds)]
     started = datetime.datetime.now()
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
-                                   f"select_gaussianization_{args.stage}_{started.strftime('%Y-%m-%d_%H%M')}.md")
+                                   f"select_gaussianization_{args.stage}_{started.strftime('%Y-%m-%d_%H%M')}"
+                                   f"{'_quick' if args.quick else ''}.md")
 
     def log(msg):
         print(msg, flush=True)
