@@ -105,22 +105,31 @@ def _maf(features, config):
     return tfb.Chain(layers[::-1]), lambda dist: dist.trainable_variables
 
 
-def _real_nvp(features, config):
+def _real_nvp_chain(features, config, make_net):
+    """RealNVP couplings on alternating halves, each shift-and-log-scale network from
+    make_net(i); returns the chain and the function listing its trainable variables."""
     import tensorflow_probability as tfp
 
     tfb = tfp.bijectors
-    layers, templates = [], []
+    layers, nets = [], []
     for i in range(config.num_layers):
         if i:
             layers.append(_reverse(features))
-        template = tfb.real_nvp_default_template(hidden_layers=list(config.hidden_units), name=f"real_nvp_{i}")
-        templates.append(template)
-        layers.append(tfb.RealNVP(num_masked=features // 2, shift_and_log_scale_fn=template))
+        nets.append(make_net(i))
+        layers.append(tfb.RealNVP(num_masked=features // 2, shift_and_log_scale_fn=nets[-1]))
 
     def variables(dist):
-        return [v for t in templates for v in t.trainable_variables]
+        return [v for net in nets for v in net.trainable_variables]
 
     return tfb.Chain(layers[::-1]), variables
+
+
+def _real_nvp(features, config):
+    import tensorflow_probability as tfp
+
+    hidden = list(config.hidden_units)
+    return _real_nvp_chain(features, config, lambda i: tfp.bijectors.real_nvp_default_template(
+        hidden_layers=hidden, name=f"real_nvp_{i}"))
 
 
 class _ZeroInitShiftAndLogScale:
@@ -151,20 +160,7 @@ class _ZeroInitShiftAndLogScale:
 
 
 def _real_nvp_zero_init(features, config):
-    import tensorflow_probability as tfp
-
-    tfb = tfp.bijectors
-    layers, nets = [], []
-    for i in range(config.num_layers):
-        if i:
-            layers.append(_reverse(features))
-        nets.append(_ZeroInitShiftAndLogScale(config.hidden_units))
-        layers.append(tfb.RealNVP(num_masked=features // 2, shift_and_log_scale_fn=nets[-1]))
-
-    def variables(dist):
-        return [v for net in nets for v in net.trainable_variables]
-
-    return tfb.Chain(layers[::-1]), variables
+    return _real_nvp_chain(features, config, lambda i: _ZeroInitShiftAndLogScale(config.hidden_units))
 
 
 def candidates():
