@@ -50,7 +50,7 @@ def make_models(names, args, extra_rbig):
         "GaussianizationFlow": lambda: pg.TfflowsGF("GaussianizationFlow", epochs=args.gf_epochs,
                                                     max_seconds=args.peer_seconds),
         "TFP MAF": lambda: peers_tfp.candidates()["TFP MAF"],
-        "zuko NSF": lambda: peers_zuko.candidates()["zuko NSF"],
+        "zuko NSF": lambda: peers_zuko.candidate("zuko NSF"),
         "sinflow GIS": lambda: pg.SinflowGIS(),
         "IPL-UV RBIG": lambda: pg.IPLRBIG(),
         "IPL-UV RBIG (val depth)": lambda: pg.IPLRBIG("IPL-UV RBIG (val depth)", val_depth=True),

@@ -88,6 +88,14 @@ def candidates():
     return {f"zuko {kind}": ZukoCandidate(f"zuko {kind}", kind) for kind in ("MAF", "NSF", "RealNVP")}
 
 
+def candidate(name):
+    """The zuko peer `name`; raises ImportError with the reason when zuko does not import."""
+    ok, reason = available()
+    if not ok:
+        raise ImportError(f"{name} needs zuko and torch ({reason})")
+    return candidates()[name]
+
+
 def device_steps_per_s(kind, features, batch, config, pool=8, compiled=False):
     """bench_gpu.py's zuko row: an eager (or torch.compile'd loss) torch train step over
     `pool` standard-normal batches already on the device (CUDA when available), timed by
