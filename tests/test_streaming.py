@@ -118,8 +118,15 @@ def test_text_shards_feed_the_greedy_fit_and_flow_fit(rows, tmp_path):
         history = flow.fit(train.as_dataset(256, shuffle_buffer=2000), validation_data=val.as_dataset(512),
                            epochs=2, verbose=0)
         assert np.all(np.isfinite(history.history["val_loss"]))
-        gf = tff.GaussianizationFlow(4).initialize_greedy(train, validation_data=val)
-        assert gf.num_blocks >= 1
+    # the same TextBatches objects as the greedy fit read, given to Flow.fit as they are
+    flow = tff.MAF(4, num_layers=1, hidden_units=(8,))
+    history = flow.fit(train, batch_size=256, validation_data=val, epochs=2, verbose=0)
+    assert len(history.history["val_loss"]) == 2 and np.all(np.isfinite(history.history["val_loss"]))
+    whole = np.concatenate(list(val))
+    np.testing.assert_allclose(flow.evaluate(val, batch_size=512, verbose=0),
+                               -np.mean(np.asarray(flow.log_prob(whole))), rtol=1e-4)
+    gf = tff.GaussianizationFlow(4).initialize_greedy(train, validation_data=val)
+    assert gf.num_blocks >= 1
 
 
 def test_command_line_streams_shards(rows, tmp_path):
@@ -146,3 +153,55 @@ def test_one_stream_protocol_for_arrays_and_streams(rows):
         Source(iter(batches), 4)
     with pytest.raises(ValueError, match="max_blocks must be a positive integer"):
         Stopping(max_blocks=0)
+
+
+class CountingBatches:
+    """A re-readable list of batches that counts how often it is read."""
+
+    def __init__(self, batches):
+        self.batches, self.reads = batches, 0
+
+    def __iter__(self):
+        self.reads += 1
+        return iter(self.batches)
+
+
+def test_flow_fit_reads_a_rereadable_source_again_at_every_epoch(rows):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    train = CountingBatches(batches_of(rows[:3000], 700))
+    flow = tff.MAF(4, num_layers=1, hidden_units=(8,))
+    flow.compile(optimizer="adam", steps_per_execution=1)
+    steps = []
+
+    class CountSteps(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            steps.append(0)
+
+        def on_train_batch_end(self, batch, logs=None):
+            steps[-1] += 1
+
+    history = flow.fit(train, batch_size=500, epochs=3, verbose=0, callbacks=[CountSteps()],
+                       validation_data=lambda: iter(batches_of(rows[3000:4000], 300)))
+    # every epoch reads all 3,000 rows again, batched to 500 rows whatever the stored batches
+    assert steps == [6, 6, 6] and train.reads >= 3
+    assert len(history.history["val_loss"]) == 3
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    log_p = flow.predict(batches_of(rows[:900], 400), batch_size=256, verbose=0)
+    np.testing.assert_allclose(log_p, np.asarray(flow.log_prob(rows[:900])), rtol=1e-4, atol=1e-4)
+
+
+def test_rereadable_sources_carry_rows_alone_and_are_checked(rows):
+    flow = tff.MAF(4, num_layers=1, hidden_units=(8,))
+    weights = np.ones(100, "float32")
+    with pytest.raises(ValueError, match="rows x alone"):
+        flow.fit([(rows[:100], None, weights)], epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="3 features|shape"):
+        flow.fit([rows[:100, :3]], epochs=1, verbose=0)
+    bad = rows[100:200].copy()
+    bad[5, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        flow.fit([rows[:100], bad], epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="no batches"):
+        flow.fit(lambda: iter([]), epochs=1, verbose=0)

@@ -1,7 +1,8 @@
 """`tfflows fit --stream`: text shards larger than memory, read in batches at every pass
 (`tfflows.data.files.TextBatches`; every 10th row validates). RBIG and the Gaussianization
-flow's start fit greedily on the batches; the other models train on a tf.data pipeline
-over the files. The outputs are those of the in-memory fit, named after the pattern."""
+flow's start fit greedily on the batches; the other models train on the same batches
+(`Flow.fit` reads them again at every epoch). The outputs are those of the in-memory fit,
+named after the pattern."""
 
 import glob
 import os
@@ -129,10 +130,9 @@ def _train(args, model, train, val):
         model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
         verbose, callbacks = keras_verbosity(args.epochs)
         stop = keras.callbacks.EarlyStopping(patience=10, restore_best_weights=True)
-        record = model.fit(train.as_dataset(args.batch_size or 1024, shuffle_buffer=100_000,
-                                            seed=args.seed),
-                           validation_data=val.as_dataset(4096), epochs=args.epochs,
-                           verbose=verbose, callbacks=[stop] + callbacks)
+        record = model.fit(train, batch_size=args.batch_size or 1024, validation_data=val,
+                           validation_batch_size=4096, epochs=args.epochs, verbose=verbose,
+                           callbacks=[stop] + callbacks)
     return record, time.perf_counter() - start
 
 
@@ -143,5 +143,5 @@ def _nlls(args, model, train, val):
         kept = model.num_blocks - 1
         return (float(model.greedy_history["train_nll"][kept]),
                 float(model.greedy_history["val_nll"][kept]))
-    return (float(model.evaluate(train.as_dataset(4096), verbose=0)),
-            float(model.evaluate(val.as_dataset(4096), verbose=0)))
+    return (float(model.evaluate(train, batch_size=4096, verbose=0)),
+            float(model.evaluate(val, batch_size=4096, verbose=0)))

@@ -3,7 +3,8 @@ scikit-learn (no download), with the 60/20/20 standardized split of DESIGN.md.""
 
 import numpy as np
 
-from tfflows.data.splits import split_standardize  # noqa: F401  (tfflows.datasets.split_standardize)
+# re-exported: tfflows.datasets.split_standardize
+from tfflows.data.splits import split_standardize  # noqa: F401
 
 TOY_2D = ("moons", "circles", "eight_gaussians", "checkerboard", "pinwheel", "spirals")
 
@@ -49,7 +50,9 @@ def _pinwheel(n, rng, arms=5, radial_std=0.3, tangential_std=0.1, rate=0.25):
     feats = rng.normal(size=(n, 2)) * np.array([radial_std, tangential_std])
     feats[:, 0] += 1.0
     angles = 2 * np.pi * labels / arms + rate * np.exp(feats[:, 0])
-    rot = np.stack([np.cos(angles), -np.sin(angles), np.sin(angles), np.cos(angles)], axis=1).reshape(-1, 2, 2)
+    rot = np.stack(
+        [np.cos(angles), -np.sin(angles), np.sin(angles), np.cos(angles)], axis=1
+    ).reshape(-1, 2, 2)
     return 2.0 * np.einsum("ni,nij->nj", feats, rot)
 
 

@@ -1,8 +1,8 @@
 """Data on disk larger than memory: `TextBatches` reads delimited text files (one or many
 shards, e.g. `big/*.csv`) in batches of rows, again at every pass, in memory bounded by
 the batch size. It feeds `RBIG.fit_greedy` / `GaussianizationFlow.initialize_greedy`
-(which read the data twice per block) directly, and `Flow.fit` through `as_dataset()`
-(a `tf.data.Dataset.from_generator` over the same files).
+(which read the data twice per block) and `Flow.fit` (which reads them again at every
+epoch) directly; `as_dataset()` is the same rows as a `tf.data.Dataset`.
 
 Rows are split into training and validation without reading them all: row i (counted
 over all shards, in order) is a validation row when i % validation_every == 0.

@@ -27,8 +27,18 @@ def is_stream(data):
     if hasattr(data, "__array__") or (hasattr(data, "shape") and hasattr(data, "dtype")):
         return False  # a tensor, a pandas DataFrame
     if isinstance(data, list):  # a list of batches, not a list of rows
-        return bool(data) and np.ndim(data[0]) == 2
+        return bool(data) and _is_batch(data[0])
     return callable(data) or hasattr(data, "__iter__") or hasattr(data, "__next__")
+
+
+def _is_batch(item):
+    """Whether the first item of a list is a batch: a 2-D array of rows, or a Keras tuple
+    (x, ...) or a dict {"x", ...} of batches."""
+    if isinstance(item, tuple):
+        return bool(item) and np.ndim(item[0]) >= 2
+    if isinstance(item, dict):
+        return np.ndim(item.get("x")) >= 2
+    return hasattr(item, "shape") and len(item.shape) == 2 or np.ndim(item) == 2
 
 
 def is_one_shot(data):
@@ -36,20 +46,34 @@ def is_one_shot(data):
     return isinstance(data, types.GeneratorType) or hasattr(data, "__next__")
 
 
+def is_rereadable(data):
+    """Whether a stream is batches that `Source` reads again at every pass (a list of
+    batches, `TextBatches`, a function returning an iterable), rather than a form Keras
+    reads itself (a dataset, a `PyDataset`, a one-shot generator)."""
+    return (
+        is_stream(data)
+        and not is_one_shot(data)
+        and not hasattr(data, "element_spec")
+        and not isinstance(data, keras.utils.PyDataset)
+    )
+
+
 class Source:
-    """Re-readable batches (b, d) of rows as float64 arrays: `data` checked rows in memory
-    (one batch, `array`) or a re-readable stream whose batches (arrays, or tuples (x, ...))
-    are checked as they come. A one-shot generator is refused: readers such as the greedy
-    fit read the data several times.
+    """Re-readable batches (b, *event_shape) of rows as float64 arrays: `data` checked rows
+    in memory (one batch, `array`) or a re-readable stream whose batches (arrays, or tuples
+    (x, ...)) are checked as they come. A one-shot generator is refused: readers such as
+    the greedy fit and `Flow.fit` read the data several times.
 
     Args:
         data: the rows (already checked) or a stream (`is_stream`).
-        features: the number of columns every batch must have.
+        features: the number of columns every batch must have, or the event shape of
+            every row (a tuple, e.g. (H, W, C) for images).
         what: the name of the data in error messages.
     """
 
     def __init__(self, data, features, what="training data"):
-        self.features, self.what = int(features), what
+        shape = tuple(features) if isinstance(features, (tuple, list)) else (int(features),)
+        self.event_shape, self.features, self.what = shape, shape[0], what
         self.array = None if is_stream(data) else data
         if self.array is None and is_one_shot(data):
             raise TypeError(
@@ -68,8 +92,13 @@ class Source:
             data = data.as_numpy_iterator()
         for batch in data:
             if isinstance(batch, tuple):
+                if any(part is not None for part in batch[1:]):
+                    raise ValueError(
+                        f"{self.what}: a batch (x, y, sample_weight) with y or weights; "
+                        "these batches carry rows x alone."
+                    )
                 batch = batch[0]
             batch = validation.check_array(
-                np.asarray(batch), (self.features,), self.what, finite=True
+                np.asarray(batch), self.event_shape, self.what, finite=True
             )
             yield batch.astype("float64")

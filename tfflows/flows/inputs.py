@@ -1,11 +1,13 @@
 """The forms of data `Flow.fit`, `evaluate` and `predict` accept, as Keras users write
 them, reduced in one place (`check_data`) to one checked value, `Data`: in-memory rows
-(checked whole, here, once) or a stream (`tfflows.data.source.is_stream`: a dataset, a
-Python generator or a `keras.utils.PyDataset`, whose first batch is checked and whose
-batches Keras reads).
+(checked whole, here, once) or a stream (`tfflows.data.source.is_stream`), whose first
+batch is checked here: a dataset, a Python generator or a `keras.utils.PyDataset`, whose
+batches Keras reads, or a re-readable stream (a list of batches, `TextBatches`, a function
+returning an iterable of batches), a `tfflows.data.source.Source` that the backend's
+feeder reads again at every epoch.
 
 Arrays:     x | {"x": x, "context": c} | (x,) | (x, None) | (x, None, sample_weight)
-Streams:    batches of any of the array forms above.
+Streams:    batches of any of the array forms above (of x alone when re-readable).
 
 Flows have no targets: a second tuple element other than None is refused, as are
 `class_weight` and a `y` argument. A backend tensor is checked as a tensor (dtype and
@@ -107,6 +109,10 @@ def check_data(data, check_x, dtype, sample_weight=None, what="x", finite=True):
     `dtype` None keeps the rows' own float dtype. `Data` are returned as they are."""
     if isinstance(data, Data):
         return data
+    if source.is_rereadable(data):
+        if sample_weight is not None:
+            raise ValueError(f"{what}: a stream of batches takes no sample_weight argument.")
+        return _rereadable(data, check_x, what, dtype, finite)
     if source.is_stream(data):
         if sample_weight is not None:
             raise ValueError(
@@ -131,14 +137,26 @@ def _first_batch(stream):
         return stream, stream[0]
     if hasattr(stream, "element_spec"):  # a tf.data.Dataset
         return stream, next(iter(stream))
-    if not source.is_one_shot(stream):
-        raise ValueError(
-            "Flow.fit reads a stream through Keras: pass a tf.data.Dataset, a Python "
-            "generator or a keras.utils.PyDataset (for TextBatches: "
-            "batches.as_dataset())."
-        )
     batch = next(stream)
     return _chained(batch, stream), batch
+
+
+def _rereadable(data, check_x, what, dtype, finite):
+    """`Data` of a stream read again at every pass (`source.is_rereadable`: a list of
+    batches, `TextBatches`, a function returning an iterable): its first batch checked
+    here, every batch checked as it is read (`source.Source`). Rows x alone."""
+    first = next(iter(data() if callable(data) else data), None)
+    if first is None:
+        raise ValueError(f"{what} holds no batches.")
+    first, weights = unpack(first, f"{what} (first batch)")
+    if weights is not None or isinstance(first, dict):
+        raise ValueError(
+            f"{what}: a list of batches, TextBatches or a function of batches carries rows "
+            "x alone; for sample weights or a context pass a tf.data.Dataset of "
+            "(x, None, sample_weight) or {'x', 'context'} batches."
+        )
+    x, _ = _checked_rows(first, check_x, what, dtype, finite)
+    return Data(stream=source.Source(data, tuple(x.shape[1:]), what), first=(x, None))
 
 
 def _chained(first, rest):

@@ -84,7 +84,10 @@ class KerasTraining:
         """Maximum-likelihood training; the loss is the (weighted) mean negative
         log-likelihood in nats. Data, as Keras takes it (without targets): an array, a dict
         {"x", "context"}, a tuple (x,), (x, None) or (x, None, sample_weight), or a
-        `tf.data.Dataset`, Python generator or `keras.utils.PyDataset` of such batches.
+        `tf.data.Dataset`, Python generator or `keras.utils.PyDataset` of such batches,
+        or batches of x read again at every epoch (a list of batches, `TextBatches`, a
+        function returning an iterable): these are shuffled within a window of rows and
+        batched again to `batch_size`.
         `validation_data` takes the same forms; `validation_split`, `sample_weight`
         (weighted maximum likelihood: a row of weight 0 is removed exactly), `shuffle`,
         `initial_epoch`, `steps_per_epoch` and the callbacks work as in Keras."""
@@ -102,9 +105,22 @@ class KerasTraining:
         prepare_training(self, train.first)
         callbacks = training_callbacks(callbacks, verbose)
         feed = keras_feed(train, batch_size, shuffle, callbacks)
+        feeds = [feed]
         if val is not None:
             val_batch_size = kwargs.get("validation_batch_size") or batch_size
-            validation_data = keras_feed(val, val_batch_size, False).as_validation_data()
+            feeds.append(keras_feed(val, val_batch_size, False))
+            validation_data = feeds[-1].as_validation_data()
+        self._inside_fit = True  # Keras's validation pass calls evaluate on fed data
+        try:
+            return self._keras_fit(feed, epochs, verbose, callbacks, validation_data, kwargs)
+        except Exception:
+            for fed in feeds:  # a bad batch of a re-readable source: the source's own error
+                fed.raise_source_error()
+            raise
+        finally:
+            self._inside_fit = False
+
+    def _keras_fit(self, feed, epochs, verbose, callbacks, validation_data, kwargs):
         return super().fit(
             feed.x,
             feed.y,
@@ -123,7 +139,7 @@ class KerasTraining:
     ):
         """The mean negative log-likelihood of the data, in nats (weighted by
         `sample_weight`: sum(w nll) / sum(w)); data in any form `fit` takes."""
-        if kwargs.get("_use_cached_eval_dataset"):  # fit's validation pass: checked by fit
+        if getattr(self, "_inside_fit", False):  # fit's validation pass: checked by fit
             return super().evaluate(
                 x, y, batch_size=batch_size, verbose=verbose, sample_weight=sample_weight, **kwargs
             )
@@ -134,23 +150,28 @@ class KerasTraining:
         if not self.compiled:  # nothing to train: the loss alone
             self.compile()
         feed = keras_feed(data, batch_size, shuffle=False)
-        return super().evaluate(
-            feed.x,
-            feed.y,
-            batch_size=feed.batch_size,
-            verbose=verbose,
-            sample_weight=feed.sample_weight,
-            **kwargs,
-        )
+        try:
+            return super().evaluate(
+                feed.x,
+                feed.y,
+                batch_size=feed.batch_size,
+                verbose=verbose,
+                sample_weight=feed.sample_weight,
+                **kwargs,
+            )
+        except Exception:
+            feed.raise_source_error()
+            raise
 
     def predict(self, x, batch_size=None, verbose="auto", **kwargs):
         """Per-row log p(x) in nats (a NumPy array of shape (batch,)), like `log_prob`
         batched by Keras; x is an array, a dict {"x", "context"} or a stream of them."""
-        if source.is_stream(x):
+        if source.is_stream(x) and not source.is_rereadable(x):
             return super().predict(x, batch_size=batch_size, verbose=verbose, **kwargs)
         data = self.check_data(x, what="x", finite=False)
         build_for(self, data.first[0])
-        return super().predict(data.inputs, batch_size=batch_size, verbose=verbose, **kwargs)
+        inputs = data.inputs if data.stream is None else keras_feed(data, batch_size, False).x
+        return super().predict(inputs, batch_size=batch_size, verbose=verbose, **kwargs)
 
     def make_train_function(self, force=False):
         # under a mirrored strategy, tfflows's loop (`tf_training.step_function`)
@@ -187,6 +208,9 @@ def train_and_validation(flow, x, sample_weight, validation_data, validation_spl
 def keras_feed(data, batch_size, shuffle, callbacks=None):
     """What Keras reads for checked `data`: a stream as it is, arrays through the
     backend's feeder (which may add a callback to `callbacks`)."""
+    if isinstance(data.stream, source.Source):  # re-readable: read again every epoch
+        dtype = keras.backend.standardize_dtype(data.first[0].dtype)
+        return feeder().feed_source(data.stream, batch_size, shuffle, dtype)
     if data.stream is not None:
         return Feed(data.stream, batch_size=batch_size, shuffle=shuffle)
     return feeder().feed(data, batch_size, shuffle, callbacks)

@@ -76,136 +76,39 @@ bandwidth, shrinkage) or of `RBIG.fit_greedy` (max_blocks, patience, tol) goes t
 remainder's flows.
 """
 
-import dataclasses
-import math
-
 import numpy as np
-from scipy import special
 
-from tfflows.data import validation
+from tfflows.gaussianization import information_estimate as est
 from tfflows.gaussianization import information_knn as knn
 from tfflows.gaussianization import information_terms as terms
+from tfflows.gaussianization.information_estimate import Estimate
 from tfflows.gaussianization.information_terms import wishart_bias
 
-_MIN_ROWS = 10
-
-__all__ = ["Estimate", "entropy", "entropy_with_interval", "total_correlation", "total_correlation_with_interval",
-           "mutual_information", "mutual_information_with_interval", "kl_divergence", "kl_divergence_with_interval",
-           "fit_rbig", "wishart_bias"]
-
-
-@dataclasses.dataclass(frozen=True)
-class Estimate:
-    """An information measure in nats with its uncertainty.
-
-    value: the bias-corrected estimate; stderr: bootstrap standard error (nan without
-    bootstrap); ci_low, ci_high: the `confidence` interval value +/- z stderr; bias: the
-    analytic correction already subtracted from the plug-in value; method: how it was
-    estimated; n: rows used; parts: the terms (Gaussian part, remainder, marginal
-    entropies, flow depths, ...); note: what the bias of `value` still is.
-    `float(estimate)` is `value`.
-    """
-
-    value: float
-    stderr: float
-    ci_low: float
-    ci_high: float
-    confidence: float
-    bias: float
-    method: str
-    n: int
-    parts: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
-    note: str = dataclasses.field(default="", repr=False, compare=False)
-
-    def __float__(self):
-        return float(self.value)
-
-    def __str__(self):
-        return (f"{self.value:.4f} nats (stderr {self.stderr:.4f}, {100 * self.confidence:g}% CI "
-                f"[{self.ci_low:.4f}, {self.ci_high:.4f}]; {self.method})")
-
-
-# ----- input checks -----------------------------------------------------------------------
-def _as_rows(x, what):
-    """x as a float64 (samples, features) array, after the data rules of DESIGN.md."""
-    x = np.asarray(x.numpy() if hasattr(x, "numpy") else x)
-    validation.check_dtype(x, what)
-    if x.ndim == 1:
-        x = x[:, None]
-    if x.ndim != 2:
-        raise ValueError(f"{what} must be a (samples, features) array (or 1-D for one feature); "
-                         f"got shape {x.shape}.")
-    validation.check_finite_rows(x, what)
-    if len(x) < _MIN_ROWS:
-        raise ValueError(f"{what} has {len(x)} rows; the estimators need at least {_MIN_ROWS}.")
-    if x.shape[1] == 0:
-        raise ValueError(f"{what} has no features (shape {x.shape}).")
-    return x.astype("float64")
-
-
-def _pair(x, y):
-    x, y = _as_rows(x, "x"), _as_rows(y, "y")
-    if len(x) != len(y):
-        raise ValueError(f"x and y must have the same number of rows (paired samples); got {len(x)} and {len(y)}.")
-    return x, y
-
-
-def _split_options(options):
-    """(estimator settings, RBIG keywords, fit_greedy keywords)."""
-    options = dict(options)
-    own = {k: options.pop(k) for k in ("seed", "folds", "holdout", "gate", "remainder") if k in options}
-    greedy = {k: options.pop(k) for k in terms.GREEDY_OPTIONS if k in options}
-    return own, options, greedy
-
-
-def _method(remainder):
-    base = "rank-Gaussian copula -1/2 log det R (Wishart bias removed)"
-    return base + (" + cross-fitted RBIG remainder" if remainder else "")
-
-
-_NOTE_TC = ("Gaussian part: exact small-sample bias b(d, n) removed. Remainder: midpoint of training and held-out "
-            "RBIG gains, counted when the held-out gain is significant; biased low by dependence the flow misses.")
-
-
-_METHOD_MI = ("rank-Gaussian canonical correlations -1/2 sum log(1 - rho^2) (Wishart bias removed) + KSG on the "
-              "canonical scores with their log-radius minus KSG on Gaussian references")
-_NOTE_MI = ("Gaussian part: exact small-sample bias removed. Remainder: k-NN (KSG) excess over Gaussian references "
-            "with the same canonical correlations; the interval includes the references' noise; biased low by "
-            "non-Gaussian dependence the k-NN misses at this n (a few % on shared-scale laws, more on spirals).")
-
-
-def _plain(v):
-    if isinstance(v, dict):
-        return {k: _plain(w) for k, w in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(w) for w in v]
-    if isinstance(v, np.ndarray):
-        return v.astype(float)
-    return float(v) if isinstance(v, (float, np.floating)) else v
-
-
-def _estimate(value, reps, confidence, bias, method, n, parts, note, nonnegative, extra_var=0.0):
-    parts = {**_plain(parts), "unclipped": float(value)}
-    if len(reps) > 1:
-        se = float(math.sqrt(np.var(reps, ddof=1) + extra_var))
-        z = float(special.ndtri(0.5 + 0.5 * confidence))
-        low, high = value - z * se, value + z * se
-    else:
-        se = low = high = math.nan
-    if nonnegative:
-        value, low, high = max(value, 0.0), (max(low, 0.0) if low == low else low), high
-    return Estimate(float(value), se, float(low), float(high), float(confidence), float(bias), method, int(n),
-                    parts, note)
+__all__ = [
+    "Estimate",
+    "entropy",
+    "entropy_with_interval",
+    "total_correlation",
+    "total_correlation_with_interval",
+    "mutual_information",
+    "mutual_information_with_interval",
+    "kl_divergence",
+    "kl_divergence_with_interval",
+    "fit_rbig",
+    "wishart_bias",
+]
 
 
 # ----- public estimators -------------------------------------------------------------------------
 def _all_features_tc(x, options):
     """(rows, the TC terms of all the features as one group, that group, seed, remainder)."""
-    x = _as_rows(x, "x")
-    own, rbig_options, greedy = _split_options(options)
+    x = est.as_rows(x, "x")
+    own, rbig_options, greedy = est.split_options(options)
     remainder = own.pop("remainder", True)
     g = tuple(range(x.shape[1]))
-    tc = terms.TotalCorrelationTerms(x, [g], remainder=remainder, rbig_options=rbig_options, greedy=greedy, **own)
+    tc = terms.TotalCorrelationTerms(
+        x, [g], remainder=remainder, rbig_options=rbig_options, greedy=greedy, **own
+    )
     return x, tc, g, own.get("seed", 0), remainder
 
 
@@ -215,7 +118,17 @@ def total_correlation_with_interval(x, confidence=0.95, n_boot=200, **options):
     x, tc, g, seed, remainder = _all_features_tc(x, options)
     value = sum(tc.values()[g])
     reps = terms.bootstrap(lambda w: sum(tc.values(w)[g]), len(x), n_boot, seed) if n_boot else []
-    return _estimate(value, reps, confidence, tc.bias[g], _method(remainder), len(x), tc.parts(g), _NOTE_TC, True)
+    return est.estimate(
+        value,
+        reps,
+        confidence,
+        tc.bias[g],
+        est.method_name(remainder),
+        len(x),
+        tc.parts(g),
+        est.NOTE_TC,
+        True,
+    )
 
 
 def entropy_with_interval(x, confidence=0.95, n_boot=200, **options):
@@ -232,10 +145,21 @@ def entropy_with_interval(x, confidence=0.95, n_boot=200, **options):
 
     reps = terms.bootstrap(stat, len(x), n_boot, seed) if n_boot else []
     parts = {"marginal_entropies": marginals, "total_correlation": tc.parts(g)}
-    note = (f"Marginal terms: Kozachenko-Leonenko (k = {terms.neighbours(len(x))}), |bias| < ~0.005 nats per feature "
-            "at n = 5,000 on smooth marginals. " + _NOTE_TC)
-    return _estimate(value, reps, confidence, -tc.bias[g], "sum of 1-D k-NN marginal entropies - TC [" +
-                     _method(remainder) + "]", len(x), parts, note, False)
+    note = (
+        f"Marginal terms: Kozachenko-Leonenko (k = {terms.neighbours(len(x))}), |bias| < "
+        "~0.005 nats per feature at n = 5,000 on smooth marginals. " + est.NOTE_TC
+    )
+    return est.estimate(
+        value,
+        reps,
+        confidence,
+        -tc.bias[g],
+        "sum of 1-D k-NN marginal entropies - TC [" + est.method_name(remainder) + "]",
+        len(x),
+        parts,
+        note,
+        False,
+    )
 
 
 def mutual_information_with_interval(x, y, confidence=0.95, n_boot=200, **options):
@@ -246,19 +170,29 @@ def mutual_information_with_interval(x, y, confidence=0.95, n_boot=200, **option
     their log-radius, minus KSG on Gaussian references); `remainder="flows"` gives the
     RBIG remainders J(x, y) - J(x) - J(y) instead (module docstring), `remainder=False`
     the Gaussian part alone; `neighbours` sets k of the k-NN remainder."""
-    x, y = _pair(x, y)
+    x, y = est.pair(x, y)
     options = dict(options)
     neighbours = options.pop("neighbours", knn.NEIGHBOURS)
-    own, rbig_options, greedy = _split_options(options)
+    own, rbig_options, greedy = est.split_options(options)
     remainder = own.pop("remainder", True)
     if remainder not in (True, False, "knn", "flows"):
         raise ValueError(f"remainder must be True, False, 'knn' or 'flows'; got {remainder!r}.")
     seed, gate = own.get("seed", 0), own.get("gate", 2.0)
     dx, dy = x.shape[1], y.shape[1]
     gxy, gx, gy = tuple(range(dx + dy)), tuple(range(dx)), tuple(range(dx, dx + dy))
-    tc = terms.TotalCorrelationTerms(np.concatenate([x, y], axis=1), [gxy, gx, gy], remainder=remainder == "flows",
-                                     rbig_options=rbig_options, greedy=greedy, **own)
-    near = knn.KnnRemainder(tc.scores.scores(), dx, k=neighbours, seed=seed) if remainder in (True, "knn") else None
+    tc = terms.TotalCorrelationTerms(
+        np.concatenate([x, y], axis=1),
+        [gxy, gx, gy],
+        remainder=remainder == "flows",
+        rbig_options=rbig_options,
+        greedy=greedy,
+        **own,
+    )
+    near = (
+        knn.KnnRemainder(tc.scores.scores(), dx, k=neighbours, seed=seed)
+        if remainder in (True, "knn")
+        else None
+    )
 
     def stat(w=None):
         v = tc.values(w)
@@ -270,30 +204,49 @@ def mutual_information_with_interval(x, y, confidence=0.95, n_boot=200, **option
     bias = tc.bias[gxy] - tc.bias[gx] - tc.bias[gy]
     parts = {"tc_xy": tc.parts(gxy), "tc_x": tc.parts(gx), "tc_y": tc.parts(gy)}
     if near is None:
-        method, note, extra = "TC(x, y) - TC(x) - TC(y) [" + _method(remainder) + "]", _NOTE_TC, 0.0
-    else:
-        parts.update(gaussian=value - near.value(gate=gate), non_gaussian=near.value(gate=gate),
-                     non_gaussian_raw=near.raw(), non_gaussian_z=near.raw() / near.se, reference=near.ref,
-                     canonical_correlations=near.rho, neighbours=near.k)
-        method, note, extra = _METHOD_MI, _NOTE_MI, (near.ref_se**2 if near.value(gate=gate) else 0.0)
-    return _estimate(value, reps, confidence, bias, method, len(x), parts, note, True, extra_var=extra)
+        method = "TC(x, y) - TC(x) - TC(y) [" + est.method_name(remainder) + "]"
+        return est.estimate(value, reps, confidence, bias, method, len(x), parts, est.NOTE_TC, True)
+    parts.update(_knn_parts(near, value, gate))
+    extra = near.ref_se**2 if near.value(gate=gate) else 0.0
+    return est.estimate(
+        value, reps, confidence, bias, est.METHOD_MI, len(x), parts, est.NOTE_MI, True, extra
+    )
+
+
+def _knn_parts(near, value, gate):
+    """The parts of a mutual-information estimate with the k-NN remainder `near`."""
+    return dict(
+        gaussian=value - near.value(gate=gate),
+        non_gaussian=near.value(gate=gate),
+        non_gaussian_raw=near.raw(),
+        non_gaussian_z=near.raw() / near.se,
+        reference=near.ref,
+        canonical_correlations=near.rho,
+        neighbours=near.k,
+    )
 
 
 def kl_divergence_with_interval(x, y, confidence=0.95, n_boot=200, **options):
     """KL(p_x || p_y) = -H(x) - E_x[log q_y(x)] in nats from a sample x of p_x and a sample y
     of p_y (same features), as an `Estimate`; H(x) by `entropy_with_interval`, q_y an RBIG
     flow fitted on y. Biased by the misfit of q_y where x lies (either sign)."""
-    x, y = _as_rows(x, "x"), _as_rows(y, "y")
+    x, y = est.as_rows(x, "x"), est.as_rows(y, "y")
     if x.shape[1] != y.shape[1]:
-        raise ValueError(f"x and y must have the same number of features; got {x.shape[1]} and {y.shape[1]}.")
-    own, rbig_options, greedy = _split_options(options)
+        raise ValueError(
+            f"x and y must have the same number of features; got {x.shape[1]} and {y.shape[1]}."
+        )
+    own, rbig_options, greedy = est.split_options(options)
     remainder = own.pop("remainder", True)
     seed = own.get("seed", 0)
     holdout = own.get("holdout", 0.2)
     g = tuple(range(x.shape[1]))
-    tc = terms.TotalCorrelationTerms(x, [g], remainder=remainder, rbig_options=rbig_options, greedy=greedy, **own)
+    tc = terms.TotalCorrelationTerms(
+        x, [g], remainder=remainder, rbig_options=rbig_options, greedy=greedy, **own
+    )
     rows = terms.marginal_entropy_rows(x)
-    cross = -terms.flow_log_prob(terms.fit_rbig(y, seed=seed, holdout=holdout, **rbig_options, **greedy), x)  # -log q_y(x)
+    cross = -terms.flow_log_prob(
+        terms.fit_rbig(y, seed=seed, holdout=holdout, **rbig_options, **greedy), x
+    )  # -log q_y(x)
 
     def stat(w=None):
         m = np.ones(len(x)) if w is None else w
@@ -301,11 +254,25 @@ def kl_divergence_with_interval(x, y, confidence=0.95, n_boot=200, **options):
 
     value = stat()
     reps = terms.bootstrap(stat, len(x), n_boot, seed) if n_boot else []
-    parts = {"entropy_x": float(rows.mean(axis=0).sum() - sum(tc.values()[g])), "cross_entropy": float(cross.mean())}
-    note = ("Biased by the misfit E_x[log p_y - log q_y] of the RBIG flow q_y (either sign; not in the interval); "
-            "the entropy term as in entropy().")
-    return _estimate(value, reps, confidence, tc.bias[g], "-H(x) - E_x log q_y(x), q_y = RBIG on y", len(x),
-                     parts, note, True)
+    parts = {
+        "entropy_x": float(rows.mean(axis=0).sum() - sum(tc.values()[g])),
+        "cross_entropy": float(cross.mean()),
+    }
+    note = (
+        "Biased by the misfit E_x[log p_y - log q_y] of the RBIG flow q_y (either sign; not "
+        "in the interval); the entropy term as in entropy()."
+    )
+    return est.estimate(
+        value,
+        reps,
+        confidence,
+        tc.bias[g],
+        "-H(x) - E_x log q_y(x), q_y = RBIG on y",
+        len(x),
+        parts,
+        note,
+        True,
+    )
 
 
 def entropy(x, **options):
@@ -334,4 +301,4 @@ def fit_rbig(x, seed=0, holdout=0.2, **options):
     """An `RBIG` flow fitted on the rows of x, standardized inside: returns (flow, mean,
     std). The depth is chosen on a random `holdout` fraction of the rows; keywords of
     `RBIG` and `RBIG.fit_greedy` pass through."""
-    return terms.fit_rbig(_as_rows(x, "x"), seed=seed, holdout=holdout, **options)
+    return terms.fit_rbig(est.as_rows(x, "x"), seed=seed, holdout=holdout, **options)

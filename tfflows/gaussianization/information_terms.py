@@ -44,12 +44,17 @@ class Scores:
         xs = np.take_along_axis(x, self.order, axis=0)
         constant = xs[0] == xs[-1]
         if constant.any():
-            raise ValueError(f"feature(s) {np.flatnonzero(constant).tolist()} are constant: a constant feature has no "
-                             "density (its entropy is -inf); drop it first.")
+            raise ValueError(
+                f"feature(s) {np.flatnonzero(constant).tolist()} are constant: a constant "
+                "feature has no density (its entropy is -inf); drop it first."
+            )
         ties = (np.diff(xs, axis=0) == 0).any(axis=0)
         if ties.any():
-            warnings.warn(f"{int(ties.sum())} feature(s) have tied values; the estimators assume continuous "
-                          "data (dequantize discrete features). Ties are given average ranks.", stacklevel=4)
+            warnings.warn(
+                f"{int(ties.sum())} feature(s) have tied values; the estimators assume continuous "
+                "data (dequantize discrete features). Ties are given average ranks.",
+                stacklevel=4,
+            )
         self.ties = ties
         self.sorted_x = xs if ties.any() else None
 
@@ -116,8 +121,12 @@ def _remainder(u, r, seed, folds, holdout, rbig_options, greedy):
         n_val = int(holdout * len(rows))
         fit_rows, val_rows = rows[n_val:], rows[:n_val]
         flow = RBIG(d, seed=seed + k, **rbig_options)
-        flow.fit_greedy(v[fit_rows].astype("float32"),
-                        validation_data=v[val_rows].astype("float32") if n_val else None, verbose=0, **greedy)
+        flow.fit_greedy(
+            v[fit_rows].astype("float32"),
+            validation_data=v[val_rows].astype("float32") if n_val else None,
+            verbose=0,
+            **greedy,
+        )
 
         def gain(idx):
             log_q = np.asarray(flow.log_prob(v[idx].astype("float32")), dtype="float64")
@@ -132,8 +141,18 @@ def _remainder(u, r, seed, folds, holdout, rbig_options, greedy):
 class TotalCorrelationTerms:
     """TC of column groups of one sample, for the full sample and bootstrap weights."""
 
-    def __init__(self, x, groups, remainder=True, seed=0, folds=2, holdout=0.2, gate=2.0, rbig_options=None,
-                 greedy=None):
+    def __init__(
+        self,
+        x,
+        groups,
+        remainder=True,
+        seed=0,
+        folds=2,
+        holdout=0.2,
+        gate=2.0,
+        rbig_options=None,
+        greedy=None,
+    ):
         self.n, self.groups, self.gate = len(x), groups, float(gate)
         self.scores = Scores(x)
         u = self.scores.scores()
@@ -142,11 +161,24 @@ class TotalCorrelationTerms:
         self.rem = {}
         for g in groups:
             if remainder and len(g) > 1:  # one normal-score column is exactly Gaussian: J = 0
-                held, train, depths = _remainder(u[:, g], r[np.ix_(g, g)], seed, folds, holdout,
-                                                 dict(rbig_options or {}), dict(greedy or {}))
+                held, train, depths = _remainder(
+                    u[:, g],
+                    r[np.ix_(g, g)],
+                    seed,
+                    folds,
+                    holdout,
+                    dict(rbig_options or {}),
+                    dict(greedy or {}),
+                )
                 se = held.std() / math.sqrt(self.n)
-                self.rem[g] = dict(held=held, held_mean=float(held.mean()), train_mean=train, se=se, depths=depths,
-                                   midpoint=0.5 * (train + float(held.mean())))
+                self.rem[g] = dict(
+                    held=held,
+                    held_mean=float(held.mean()),
+                    train_mean=train,
+                    se=se,
+                    depths=depths,
+                    midpoint=0.5 * (train + float(held.mean())),
+                )
 
     def _remainder_value(self, g, w):
         rem = self.rem.get(g)
@@ -161,24 +193,31 @@ class TotalCorrelationTerms:
         """{group: (Gaussian part bias-corrected, remainder)}."""
         u = self.scores.scores(w)
         r = _correlation(u, w)
-        return {g: (-_half_logdet(r[np.ix_(g, g)]) - self.bias[g], self._remainder_value(g, w))
-                for g in self.groups}
+        return {
+            g: (-_half_logdet(r[np.ix_(g, g)]) - self.bias[g], self._remainder_value(g, w))
+            for g in self.groups
+        }
 
     def parts(self, g):
         full = self.values()[g]
         out = {"gaussian": full[0], "gaussian_bias": self.bias[g], "non_gaussian": full[1]}
         if g in self.rem:
             rem = self.rem[g]
-            out.update(non_gaussian_heldout=rem["held_mean"], non_gaussian_train=rem["train_mean"],
-                       non_gaussian_z=rem["held_mean"] / rem["se"] if rem["se"] > 0 else 0.0,
-                       flow_depths=rem["depths"])
+            out.update(
+                non_gaussian_heldout=rem["held_mean"],
+                non_gaussian_train=rem["train_mean"],
+                non_gaussian_z=rem["held_mean"] / rem["se"] if rem["se"] > 0 else 0.0,
+                flow_depths=rem["depths"],
+            )
         return out
 
 
 def bootstrap(stat, n, n_boot, seed):
     """Replicates of stat(weights) over multinomial row weights."""
     rng = np.random.default_rng([seed, 7919])
-    return np.array([stat(rng.multinomial(n, np.full(n, 1.0 / n)).astype("float64")) for _ in range(n_boot)])
+    return np.array(
+        [stat(rng.multinomial(n, np.full(n, 1.0 / n)).astype("float64")) for _ in range(n_boot)]
+    )
 
 
 # ----- marginal entropies ----------------------------------------------------------------------
@@ -192,8 +231,12 @@ def marginal_entropy_rows(x, k=None):
     xs = np.take_along_axis(x, order, axis=0)
     pad = np.full((k, d), np.inf)
     ext = np.concatenate([pad * -1, xs, pad])
-    near = np.concatenate([np.stack([xs - ext[k - j:k - j + n] for j in range(1, k + 1)]),
-                           np.stack([ext[k + j:k + j + n] - xs for j in range(1, k + 1)])])
+    near = np.concatenate(
+        [
+            np.stack([xs - ext[k - j : k - j + n] for j in range(1, k + 1)]),
+            np.stack([ext[k + j : k + j + n] - xs for j in range(1, k + 1)]),
+        ]
+    )
     eps = np.partition(near, k - 1, axis=0)[k - 1]
     scale = np.maximum(xs[-1] - xs[0], 1e-300)
     eps = np.maximum(eps, 1e-12 * scale)  # tied values (warned about by Scores)
@@ -203,7 +246,7 @@ def marginal_entropy_rows(x, k=None):
     return terms
 
 
-# ----- flows ------------------------------------------------------------------------------------------
+# ----- flows --------------------------------------------------------------------------------
 def fit_rbig(x, seed=0, holdout=0.2, **options):
     """An `RBIG` flow fitted on the rows of x (standardized inside: returns (flow, mean, std)).
 

@@ -13,6 +13,8 @@ import dataclasses
 import keras
 import numpy as np
 
+from tfflows._math import draw_seed
+
 
 @dataclasses.dataclass(frozen=True)
 class Feed:
@@ -25,6 +27,13 @@ class Feed:
     sample_weight: object = None
     batch_size: object = None
     shuffle: bool = False
+    source_errors: list = None  # errors of a re-readable source, raised by `raise_source_error`
+
+    def raise_source_error(self):
+        """Raise the first error of the source being read, if any (a data error in a
+        batch that a backend pipeline reported as its own, less readable, error)."""
+        if self.source_errors:
+            raise self.source_errors[0] from None
 
     def as_validation_data(self):
         """The form of `fit(validation_data=...)`."""
@@ -60,6 +69,17 @@ class KerasFeeder:
             batch_size=batch_size,
             shuffle=shuffle,
         )
+
+    def feed_source(self, batches, batch_size, shuffle, dtype):
+        """A `Feed` of a re-readable `tfflows.data.source.Source` of rows x: the tf.data
+        pipeline of `tfflows.interop.source_dataset`, read again at every epoch."""
+        from tfflows.interop.source_dataset import source_dataset
+
+        errors = []
+        dataset = source_dataset(
+            batches, batch_size or 32, shuffle, dtype, seed=draw_seed(), errors=errors
+        )
+        return Feed(dataset, source_errors=errors)
 
     def multi_step_supported(self, model, compile_kwargs):
         """Whether `steps_per_execution > 1` works for `model`."""
