@@ -53,6 +53,8 @@ CANDIDATES = {
     "nsf_40k_bins16": _candidate(model="nsf", kwargs={**_NSF, "bins": 16}, **_BIG),
     "nsf_40k_bins16_e20": _candidate(model="nsf", kwargs={**_NSF, "bins": 16},
                                      **{**_BIG, "epochs": 20}),
+    "nsf_40k_bins16_e25": _candidate(model="nsf", kwargs={**_NSF, "bins": 16},
+                                     **{**_BIG, "epochs": 25}),
     "nsf_40k_6layers": _candidate(model="nsf", kwargs={**_NSF, "num_layers": 6}, **_BIG),
     "nsf_ar_40k": _candidate(model="nsf", kwargs={**_NSF, "kind": "autoregressive"}, **_BIG),
     "rbig": _candidate(model="rbig", kwargs={}),
