@@ -49,7 +49,9 @@ def density_2d(flow, data, path=None, n_samples=2000, seed=0, title=None):
     bounds = _bounds(data)
     xs, ys, log_p = grid_log_prob(flow, bounds)
     samples = ops.convert_to_numpy(flow.sample(n_samples, seed=seed))
-    fig, axes = figure(1, 3, figsize=(12, 4))
+    # panels as tall as the data's aspect needs (equal axes), so wide data leave no band
+    aspect = (bounds[1][1] - bounds[1][0]) / (bounds[0][1] - bounds[0][0])
+    fig, axes = figure(1, 3, figsize=(12, min(max(4.0 * aspect, 2.0), 6.0) + 0.8))
     axes[0].scatter(data[:, 0], data[:, 1], s=2, alpha=0.5)
     axes[0].set_title("data")
     axes[1].pcolormesh(xs, ys, np.exp(log_p), shading="auto", cmap="magma")
