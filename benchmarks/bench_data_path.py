@@ -14,10 +14,10 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
+
+import source_trees
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -66,22 +66,9 @@ def worker(tree):
 
 
 def drive(before, rounds):
-    folder = tempfile.mkdtemp(prefix="tfflows-before-")
-    archive = subprocess.run(["git", "-C", ROOT, "archive", before, "tfflows"],
-                             check=True, capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
-    trees = {"before": folder, "after": ROOT}
-    results = {name: [] for name in trees}
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    for round_ in range(rounds):
-        order = list(trees.items()) if round_ % 2 == 0 else list(trees.items())[::-1]
-        for name, tree in order:  # alternate which tree runs first
-            run = subprocess.run([sys.executable, __file__, "--worker", tree], env=env,
-                                 capture_output=True, text=True)
-            lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
-            if not lines:
-                sys.exit(f"the {name} worker failed:\n{run.stderr[-3000:]}")
-            results[name].append(json.loads(lines[0][len("RESULT "):]))
+    trees = {"before": source_trees.before_tree(before), "after": ROOT}
+    results = source_trees.alternate(
+        trees, rounds, lambda name, tree: source_trees.worker_result(__file__, name, tree))
     print(f"Command: `python benchmarks/bench_data_path.py --before {before} --rounds {rounds}`"
           f"; load average at the end {os.getloadavg()[0]:.2f}\n")
     print(f"| measure | before ({before}) | after | after/before (medians) | per-round |")

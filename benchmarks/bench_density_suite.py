@@ -11,7 +11,8 @@ GaussianizationFlow (default: greedy start, `fit` with its own Adam(1e-4), Keras
 keep-best; at most --gf-epochs epochs and --peer-seconds of training); peers: TFP MAF and
 zuko NSF (protocol.py candidates: 5 layers, (128, 128); Adam(1e-3), batch 64, early
 stopping on validation, patience 20, at most 200 epochs and --peer-seconds of training),
-sinflow's GIS-style flow at its defaults, and the IPL-UV RBIG behaviour
+the authors' GIS (the SINF repository at 450ee7b, peers_sinf.py) and sinflow's GIS-style
+flow (a re-implementation, labelled so) at their defaults, and the IPL-UV RBIG behaviour
 (peers_gaussianization.py). Every library runs on 1 thread. Reported: mean test NLL
 (nats, standardized space) +- standard error over seeds, the true NLL for synthetic sets,
 fit seconds; --quick: 4 sets, seed 0, 10 s budgets (about 2-3 minutes).
@@ -36,11 +37,13 @@ import report as report_pages  # noqa: E402
 import suite_data  # noqa: E402
 
 OURS = ("RBIG", "RBIG MSW", "GaussianizationFlow")
-PEERS = ("TFP MAF", "zuko NSF", "sinflow GIS", "IPL-UV RBIG", "IPL-UV RBIG (val depth)")
+PEERS = ("TFP MAF", "zuko NSF", "GIS (authors)", "sinflow GIS", "IPL-UV RBIG",
+         "IPL-UV RBIG (val depth)")
 REFERENCES = ("RBIG 0.1 default (PCA)",)  # shown for comparison, neither a peer nor a current default
 
 
 def make_models(names, args, extra_rbig):
+    import peers_sinf
     import peers_tfp
     import peers_zuko
 
@@ -51,6 +54,7 @@ def make_models(names, args, extra_rbig):
                                                     max_seconds=args.peer_seconds),
         "TFP MAF": lambda: peers_tfp.candidates()["TFP MAF"],
         "zuko NSF": lambda: peers_zuko.candidate("zuko NSF"),
+        "GIS (authors)": lambda: peers_sinf.AuthorsGIS(),
         "sinflow GIS": lambda: pg.SinflowGIS(),
         "IPL-UV RBIG": lambda: pg.IPLRBIG(),
         "IPL-UV RBIG (val depth)": lambda: pg.IPLRBIG("IPL-UV RBIG (val depth)", val_depth=True),

@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 
+import source_trees
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PHASES = ("fit_seconds", "save_export_seconds", "pictures_seconds")
@@ -44,16 +46,8 @@ def main():
     parser.add_argument("--before", default="2b88969", help="commit of the 'before' tree")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    folder = tempfile.mkdtemp(prefix="tfflows-before-")
-    archive = subprocess.run(["git", "-C", ROOT, "archive", args.before, "tfflows"],
-                             check=True, capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
-    trees = {"before": folder, "after": ROOT}
-    runs = {name: [] for name in trees}
-    for round_ in range(args.rounds):
-        order = list(trees.items()) if round_ % 2 == 0 else list(trees.items())[::-1]
-        for name, tree in order:
-            runs[name].append(run_once(tree))
+    trees = {"before": source_trees.before_tree(args.before), "after": ROOT}
+    runs = source_trees.alternate(trees, args.rounds, lambda name, tree: run_once(tree))
     print(f"Command: `python benchmarks/bench_first_run.py --before {args.before} --rounds "
           f"{args.rounds}`; load average at the end {os.getloadavg()[0]:.2f}\n")
     print(f"| `tfflows fit`, medians of {args.rounds} | before ({args.before}) | after |")
