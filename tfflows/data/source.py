@@ -38,7 +38,9 @@ def _is_batch(item):
         return bool(item) and np.ndim(item[0]) >= 2
     if isinstance(item, dict):
         return np.ndim(item.get("x")) >= 2
-    return hasattr(item, "shape") and len(item.shape) == 2 or np.ndim(item) == 2
+    if hasattr(item, "shape"):  # an array or a tensor: its rank, without converting it
+        return len(item.shape) == 2
+    return np.ndim(item) == 2
 
 
 def is_one_shot(data):
