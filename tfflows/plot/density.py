@@ -110,8 +110,10 @@ def layer_warps(flow, path=None, prior_range=3.0, resolution=120, grid_lines=11,
     for k in steps:
         pts = warped[k][np.all(np.isfinite(warped[k]), axis=1)]
         lo, hi = np.percentile(pts, 1, axis=0), np.percentile(pts, 99, axis=0)
-        pad = 0.15 * (hi - lo) + 1e-3
-        bounds[k] = ((lo[0] - pad[0], hi[0] + pad[0]), (lo[1] - pad[1], hi[1] + pad[1]))
+        # a square window, so that the square panels show shapes undistorted
+        half = 0.5 * 1.3 * float(np.max(hi - lo)) + 1e-3
+        mid = 0.5 * (lo + hi)
+        bounds[k] = ((mid[0] - half, mid[0] + half), (mid[1] - half, mid[1] + half))
     grids = _partial_log_probs(flow, layers, steps, bounds, resolution)
     for ax, k in zip(axes[0], steps):
         xs, ys, log_p = grids[k]
