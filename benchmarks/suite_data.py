@@ -48,7 +48,12 @@ from scipy import special, stats
 
 REAL = ("iris", "wine", "diabetes", "breast_cancer", "digits", "star98", "fertility", "grunfeld", "macro")
 SYNTHETIC = tuple(f"{kind}{d}" for kind in ("gmm", "student", "copula") for d in (4, 16, 64))
-ALL = REAL + SYNTHETIC
+# Large real sets (issue 26): pixel patches of photographs that ship inside scikit-image and
+# scikit-learn (`patches.py`), 30,000 rows each.
+LARGE = ("patches_photos", "patches_textures", "patches_colour")
+# Synthetic sets at 100,000 rows: the densities of SYNTHETIC, drawn larger.
+LARGE_SYNTHETIC = ("gmm16_100k", "student16_100k", "copula16_100k")
+ALL = REAL + SYNTHETIC + LARGE + LARGE_SYNTHETIC
 SYNTHETIC_ROWS = 4000
 FRACTIONS = (0.6, 0.2, 0.2)
 
@@ -205,6 +210,9 @@ class Density:
 
 
 def _synthetic(name, seed, rows=SYNTHETIC_ROWS):
+    label = name
+    if name.endswith("_100k"):
+        name, rows = name[: -len("_100k")], 100_000
     kind, d = name.rstrip("0123456789"), int(name[len(name.rstrip("0123456789")):])
     density = Density(kind, d)
     x = density.sample(rows, np.random.default_rng([seed, d, 99]))
@@ -212,7 +220,7 @@ def _synthetic(name, seed, rows=SYNTHETIC_ROWS):
     log_jac = float(np.sum(np.log(std)))  # p_u(u) = p_x(mean + std u) * prod std
     true_test = -float(np.mean(density.log_prob(x[test_idx]))) - log_jac
     true_val = -float(np.mean(density.log_prob(x[val_idx]))) - log_jac
-    return Split(name, *(p.astype("float32") for p in (train, val, test)), true_test_nll=true_test,
+    return Split(label, *(p.astype("float32") for p in (train, val, test)), true_test_nll=true_test,
                  true_val_nll=true_val)
 
 
@@ -221,14 +229,23 @@ def load(name, seed=0, rows=None):
     number of `rows` in all (default SYNTHETIC_ROWS)."""
     if name in REAL:
         return _real(name, seed)
-    if name in SYNTHETIC:
+    if name in SYNTHETIC or name in LARGE_SYNTHETIC:
         return _synthetic(name, seed, rows=rows or SYNTHETIC_ROWS)
+    if name in LARGE:
+        try:
+            from benchmarks import patches
+        except ImportError:  # run as a script from benchmarks/
+            import patches
+
+        x = patches.patch_rows(name, seed)
+        return Split(name, *(p.astype("float32") for p in split_standardize(x, seed)[:3]))
     raise ValueError(f"Unknown suite set {name!r}; choose from {', '.join(ALL)}.")
 
 
 def parse_sets(text):
     """'real', 'synthetic', 'all' or a comma list of names."""
-    groups = {"real": REAL, "synthetic": SYNTHETIC, "all": ALL}
+    groups = {"real": REAL, "synthetic": SYNTHETIC, "large": LARGE + LARGE_SYNTHETIC,
+              "large_real": LARGE, "small": REAL + SYNTHETIC, "all": ALL}
     names = []
     for part in text.split(","):
         names += list(groups.get(part.strip(), (part.strip(),)))

@@ -168,3 +168,22 @@ def test_gaussianization_flow_with_fixed_depth_fits_on_arrays(built_first):
     model.fit(x, validation_data=val, batch_size=200, epochs=1, verbose=0)
     assert model.num_blocks == 2 and len(model.transform.layers) == 4
     assert np.all(np.isfinite(np.asarray(model.log_prob(val))))
+
+
+def test_first_block_takes_its_own_shrinkage_and_later_blocks_small_steps(tmp_path):
+    x = _moons(800)
+    model = tff.RBIG(2, shrinkage=0.8, first_shrinkage=0.1).fit_greedy(x, max_blocks=3, patience=3, tol=-1.0,
+                                                                      verbose=0)
+    marginals = [layer for layer in model.transform.layers if isinstance(layer, tff.MarginalGaussianization)]
+    assert [m.shrinkage for m in marginals] == [0.1, 0.8, 0.8]
+    # a first block with little shrinkage Gaussianizes the raw marginals much further than a
+    # small step does
+    small_step = tff.RBIG(2, first_shrinkage=0.8).fit_greedy(x, max_blocks=1, patience=1, tol=-1.0, verbose=0)
+    assert model.greedy_history["train_nll"][0] < small_step.greedy_history["train_nll"][0] - 0.05
+    path = str(tmp_path / "rbig.keras")
+    model.save(path)
+    loaded = tff.load_model(path)
+    assert loaded.get_config()["first_shrinkage"] == 0.1
+    np.testing.assert_allclose(np.asarray(loaded.log_prob(x[:50])), np.asarray(model.log_prob(x[:50])), rtol=1e-5)
+    flow = tff.GaussianizationFlow(2, first_shrinkage=0.1).initialize_greedy(x, max_blocks=2, patience=2, tol=-1.0)
+    assert [m.shrinkage for m in flow.transform.layers[::2]] == [0.1, 0.8]

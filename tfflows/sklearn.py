@@ -24,7 +24,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from tfflows.data import validation
 from tfflows.data.splits import split
 from tfflows.gaussianization import information
-from tfflows.gaussianization.rbig import MAX_TAIL_SLOPE
+from tfflows.gaussianization.greedy_preset import (
+    FIRST_SHRINKAGE,
+    MAX_BLOCKS,
+    MAX_TAIL_SLOPE,
+    PATIENCE,
+    SHRINKAGE,
+)
 from tfflows.gaussianization.rbig import RBIG as _RBIGFlow
 from tfflows.interop.saving import load_model
 
@@ -50,7 +56,8 @@ class RBIG(DensityMixin, TransformerMixin, BaseEstimator):
     flow, savable and exportable), `n_features_in_`, `n_blocks_`, `history_`.
 
     Args:
-        rotation, num_knots, bandwidth, shrinkage, max_tail_slope: of `tfflows.RBIG`.
+        rotation, num_knots, bandwidth, shrinkage, max_tail_slope, first_shrinkage: of
+            `tfflows.RBIG`.
         max_blocks, tol, patience: of `RBIG.fit_greedy` (its stopping rule).
         validation_fraction: the share of the rows held out to choose the depth.
         random_state: seeds the split and the rotations.
@@ -61,19 +68,21 @@ class RBIG(DensityMixin, TransformerMixin, BaseEstimator):
         rotation="max_sliced_wasserstein",
         num_knots=16,
         bandwidth=1.5,
-        shrinkage=0.4,
-        max_blocks=100,
+        shrinkage=SHRINKAGE,
+        max_blocks=MAX_BLOCKS,
         tol=1e-3,
-        patience=5,
+        patience=PATIENCE,
         validation_fraction=0.2,
         random_state=0,
         max_tail_slope=MAX_TAIL_SLOPE,
+        first_shrinkage=FIRST_SHRINKAGE,
     ):
         self.rotation = rotation
         self.num_knots = num_knots
         self.bandwidth = bandwidth
         self.shrinkage = shrinkage
         self.max_tail_slope = max_tail_slope
+        self.first_shrinkage = first_shrinkage
         self.max_blocks = max_blocks
         self.tol = tol
         self.patience = patience
@@ -133,6 +142,7 @@ class RBIG(DensityMixin, TransformerMixin, BaseEstimator):
             shrinkage=self.shrinkage,
             seed=seed,
             max_tail_slope=self.max_tail_slope,
+            first_shrinkage=self.first_shrinkage,
         )
         self.flow_.fit_greedy(
             train,

@@ -11,7 +11,11 @@ from tfflows.bijectors.chain import Chain
 from tfflows.flows import training
 from tfflows.gaussianization.greedy import Stopping
 from tfflows.gaussianization.greedy_preset import (
+    FIRST_SHRINKAGE,
+    MAX_BLOCKS,
     MAX_TAIL_SLOPE,
+    PATIENCE,
+    SHRINKAGE,
     GreedyPreset,
     numpy_of,
     optional_float,
@@ -93,7 +97,8 @@ class GaussianizationFlow(GreedyPreset):
         num_components: logistic components of each marginal.
         num_reflections: reflections of each Householder layer (None: d, required by
             the greedy start).
-        bandwidth, shrinkage, max_tail_slope: of each `MarginalGaussianization`.
+        bandwidth, shrinkage, max_tail_slope, first_shrinkage: of the greedy start's
+            blocks, as in `RBIG` (`first_shrinkage` for the first block).
         rotation: the greedy start's rotation kind (see `RBIG`).
         num_directions: of the max-sliced-Wasserstein rotation (None: min(d, 8)).
         seed: seeds the rotations and the Householder initializations.
@@ -111,11 +116,12 @@ class GaussianizationFlow(GreedyPreset):
         num_components=16,
         num_reflections=None,
         bandwidth=1.5,
-        shrinkage=0.4,
+        shrinkage=SHRINKAGE,
         rotation="max_sliced_wasserstein",
         num_directions=None,
         seed=0,
         max_tail_slope=MAX_TAIL_SLOPE,
+        first_shrinkage=FIRST_SHRINKAGE,
         **kwargs,
     ):
         features = int(features)
@@ -134,6 +140,7 @@ class GaussianizationFlow(GreedyPreset):
             num_directions=None if num_directions is None else int(num_directions),
             seed=int(seed),
             max_tail_slope=optional_float(max_tail_slope),
+            first_shrinkage=float(first_shrinkage),
         )
         self._fixed_depth = num_blocks is not None
         layers = [layer for i in range(int(num_blocks or 0)) for layer in self._block(i, arguments)]
@@ -150,7 +157,7 @@ class GaussianizationFlow(GreedyPreset):
             num_knots=a["num_knots"],
             num_components=a["num_components"],
             bandwidth=a["bandwidth"],
-            shrinkage=a["shrinkage"],
+            shrinkage=a.get("first_shrinkage", a["shrinkage"]) if i == 0 else a["shrinkage"],
             max_tail_slope=a.get("max_tail_slope"),
             train_spline=True,
             name=f"marginal_{i}",
@@ -176,9 +183,9 @@ class GaussianizationFlow(GreedyPreset):
         self,
         x,
         validation_data=None,
-        max_blocks=100,
+        max_blocks=MAX_BLOCKS,
         tol=1e-3,
-        patience=5,
+        patience=PATIENCE,
         verbose=0,
         strategy=None,
     ):

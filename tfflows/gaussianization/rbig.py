@@ -13,7 +13,15 @@ from tfflows.flows import inputs
 # GaussianizationFlow's old home (`from tfflows.gaussianization.rbig import ...` still works)
 from tfflows.gaussianization.gaussianization_flow import GaussianizationFlow  # noqa: F401
 from tfflows.gaussianization.greedy import Stopping
-from tfflows.gaussianization.greedy_preset import MAX_TAIL_SLOPE, GreedyPreset, optional_float
+from tfflows.gaussianization.greedy_preset import (
+    FIRST_SHRINKAGE,
+    MAX_BLOCKS,
+    MAX_TAIL_SLOPE,
+    PATIENCE,
+    SHRINKAGE,
+    GreedyPreset,
+    optional_float,
+)
 from tfflows.gaussianization.marginal import MarginalGaussianization
 from tfflows.gaussianization.rotations import Rotation
 
@@ -34,13 +42,18 @@ class RBIG(GreedyPreset):
             Wasserstein directions, default min(d, 8), completed by principal axes), "pca",
             "random" or "ica" (see `Rotation`).
         num_knots, bandwidth, shrinkage, max_tail_slope: of each
-            `MarginalGaussianization` (spline); `shrinkage` in [0, 1) blends every
-            marginal map toward the affine standardization, the regularization that helps
-            on small data; `max_tail_slope` caps the slopes of the linear tails at that
+            `MarginalGaussianization` (spline); `shrinkage` in [0, 1) blends the marginal
+            maps of every block after the first toward the affine standardization: each
+            block then takes a small step (1 - shrinkage) of the Gaussianization along its
+            directions, and many small blocks generalize better than few large ones
+            (BENCHMARKS.md, "Small steps"); `max_tail_slope` caps the slopes of the linear tails at that
             multiple of the standardization's (None: uncapped), so rows beyond the
             training range are not stretched block after block.
         seed: seeds the random / ICA / max-sliced-Wasserstein rotations.
         num_directions: max-sliced-Wasserstein directions (None: min(d, 8)).
+        first_shrinkage: the shrinkage of the first block, which meets the raw marginals
+            (skewed, heavy-tailed or bounded columns): a larger first step Gaussianizes
+            them at once.
         **kwargs: of `Flow` (name, dtype).
 
     The defaults were chosen once, on validation NLL across a suite of 9 real and 9
@@ -54,10 +67,11 @@ class RBIG(GreedyPreset):
         rotation="max_sliced_wasserstein",
         num_knots=16,
         bandwidth=1.5,
-        shrinkage=0.4,
+        shrinkage=SHRINKAGE,
         seed=0,
         num_directions=None,
         max_tail_slope=MAX_TAIL_SLOPE,
+        first_shrinkage=FIRST_SHRINKAGE,
         **kwargs,
     ):
         features = int(features)
@@ -69,6 +83,7 @@ class RBIG(GreedyPreset):
             seed=int(seed),
             num_directions=None if num_directions is None else int(num_directions),
             max_tail_slope=optional_float(max_tail_slope),
+            first_shrinkage=float(first_shrinkage),
         )
         arguments = dict(features=features, num_blocks=int(num_blocks), **self._block_args)
         layers = [layer for i in range(int(num_blocks)) for layer in self._block(i)]
@@ -83,7 +98,7 @@ class RBIG(GreedyPreset):
                 method="spline",
                 num_knots=a["num_knots"],
                 bandwidth=a["bandwidth"],
-                shrinkage=a["shrinkage"],
+                shrinkage=a["first_shrinkage"] if i == 0 else a["shrinkage"],
                 max_tail_slope=a.get("max_tail_slope"),
                 name=f"marginal_{i}",
             ),
@@ -99,9 +114,9 @@ class RBIG(GreedyPreset):
         self,
         x,
         validation_data=None,
-        max_blocks=100,
+        max_blocks=MAX_BLOCKS,
         tol=1e-3,
-        patience=5,
+        patience=PATIENCE,
         verbose=1,
         strategy=None,
     ):
