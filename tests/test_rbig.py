@@ -187,3 +187,24 @@ def test_first_block_takes_its_own_shrinkage_and_later_blocks_small_steps(tmp_pa
     np.testing.assert_allclose(np.asarray(loaded.log_prob(x[:50])), np.asarray(model.log_prob(x[:50])), rtol=1e-5)
     flow = tff.GaussianizationFlow(2, first_shrinkage=0.1).initialize_greedy(x, max_blocks=2, patience=2, tol=-1.0)
     assert [m.shrinkage for m in flow.transform.layers[::2]] == [0.1, 0.8]
+
+
+@pytest.mark.parametrize("validated", [False, True])
+def test_default_first_block_is_chosen_by_the_nll_after_the_lookahead(validated):
+    x, val = _moons(800), _moons(400, seed=1)
+    greedy = dict(max_blocks=12, patience=12, tol=-1.0, verbose=0)
+    auto = tff.RBIG(2).fit_greedy(x, validation_data=val if validated else None, **greedy)
+    scores = auto.greedy_history["lookahead_nll"]
+    assert len(scores) == 2  # the large first step (0.4) and the small one (= shrinkage, 0.8)
+    chosen = [0.4, 0.8][int(np.argmin(scores))]
+    assert auto.transform.layers[0].shrinkage == chosen
+    # the chosen run goes on exactly as a fit with that first shrinkage fixed
+    fixed = tff.RBIG(2, first_shrinkage=chosen).fit_greedy(x, validation_data=val if validated else None, **greedy)
+    assert fixed.greedy_history["lookahead_nll"] == []
+    np.testing.assert_allclose(auto.greedy_history["train_nll"], fixed.greedy_history["train_nll"], rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(auto.log_prob(val)), np.asarray(fixed.log_prob(val)), rtol=1e-5)
+    key = "val_nll" if validated else "train_nll"
+    other = tff.RBIG(2, first_shrinkage=[0.4, 0.8][1 - int(np.argmin(scores))]).fit_greedy(
+        x, validation_data=val if validated else None, **greedy)
+    assert min(scores) == pytest.approx(fixed.greedy_history[key][9], rel=1e-6)
+    assert max(scores) == pytest.approx(other.greedy_history[key][9], rel=1e-6)

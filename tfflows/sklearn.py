@@ -25,7 +25,6 @@ from tfflows.data import validation
 from tfflows.data.splits import split
 from tfflows.gaussianization import information
 from tfflows.gaussianization.greedy_preset import (
-    FIRST_SHRINKAGE,
     MAX_BLOCKS,
     MAX_TAIL_SLOPE,
     PATIENCE,
@@ -75,7 +74,7 @@ class RBIG(DensityMixin, TransformerMixin, BaseEstimator):
         validation_fraction=0.2,
         random_state=0,
         max_tail_slope=MAX_TAIL_SLOPE,
-        first_shrinkage=FIRST_SHRINKAGE,
+        first_shrinkage=None,
     ):
         self.rotation = rotation
         self.num_knots = num_knots

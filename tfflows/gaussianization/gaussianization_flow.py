@@ -2,6 +2,7 @@
 then trained end to end by `fit`; and `KeepBest`, the callback that keeps its best
 validation weights."""
 
+import functools
 import math
 
 import keras
@@ -11,12 +12,12 @@ from tfflows.bijectors.chain import Chain
 from tfflows.flows import training
 from tfflows.gaussianization.greedy import Stopping
 from tfflows.gaussianization.greedy_preset import (
-    FIRST_SHRINKAGE,
     MAX_BLOCKS,
     MAX_TAIL_SLOPE,
     PATIENCE,
     SHRINKAGE,
     GreedyPreset,
+    first_shrinkages,
     numpy_of,
     optional_float,
     plain_rows,
@@ -121,7 +122,7 @@ class GaussianizationFlow(GreedyPreset):
         num_directions=None,
         seed=0,
         max_tail_slope=MAX_TAIL_SLOPE,
-        first_shrinkage=FIRST_SHRINKAGE,
+        first_shrinkage=None,
         **kwargs,
     ):
         features = int(features)
@@ -140,7 +141,7 @@ class GaussianizationFlow(GreedyPreset):
             num_directions=None if num_directions is None else int(num_directions),
             seed=int(seed),
             max_tail_slope=optional_float(max_tail_slope),
-            first_shrinkage=float(first_shrinkage),
+            first_shrinkage=optional_float(first_shrinkage),
         )
         self._fixed_depth = num_blocks is not None
         layers = [layer for i in range(int(num_blocks or 0)) for layer in self._block(i, arguments)]
@@ -149,15 +150,17 @@ class GaussianizationFlow(GreedyPreset):
         )
 
     @staticmethod
-    def _block(i, a, fitted=False):
+    def _block(i, a, fitted=False, first_shrinkage=None):
         """Block i: [marginal, rotation]. `fitted=True` gives the greedy-fitting version,
         whose rotation is a `Rotation` (copied into the Householder layer afterwards)."""
+        if first_shrinkage is None:
+            first_shrinkage = first_shrinkages(a.get("first_shrinkage"), a["shrinkage"])[0]
         marginal = MarginalGaussianization(
             method=a["marginal"],
             num_knots=a["num_knots"],
             num_components=a["num_components"],
             bandwidth=a["bandwidth"],
-            shrinkage=a.get("first_shrinkage", a["shrinkage"]) if i == 0 else a["shrinkage"],
+            shrinkage=first_shrinkage if i == 0 else a["shrinkage"],
             max_tail_slope=a.get("max_tail_slope"),
             train_spline=True,
             name=f"marginal_{i}",
@@ -203,9 +206,11 @@ class GaussianizationFlow(GreedyPreset):
         if self._fixed_depth:
             max_blocks = patience = a["num_blocks"]
         stopping = Stopping(max_blocks, tol, patience, bool(verbose))
-        blocks, depth, self.greedy_history = self._greedy(
-            lambda i: self._block(i, a, fitted=True), x, val, stopping, strategy
-        )
+        makers = [
+            functools.partial(self._block, a=a, fitted=True, first_shrinkage=s)
+            for s in first_shrinkages(a.get("first_shrinkage"), a["shrinkage"])
+        ]
+        blocks, depth, self.greedy_history = self._greedy(makers, x, val, stopping, strategy)
         if not self._fixed_depth:
             blocks = blocks[:depth]
         elif a["marginal"] == "logistic":

@@ -107,33 +107,87 @@ class StoppingRule:
         return self.best_depth
 
 
+# Blocks that each candidate first block's fit runs before the candidates are compared.
+LOOKAHEAD_BLOCKS = 10
+
+
+class _GreedyRun:
+    """One greedy fit in progress: the training (and validation) rows transformed by the
+    blocks so far, their log-determinants, the blocks and their (train, val) NLLs.
+
+    The rows stay NumPy arrays (of `dtype`) between blocks: each block turns them into a
+    tensor once, each layer is fitted on the NumPy rows and applied to the tensor, and its
+    output comes back to NumPy once (the next layer's fit and the NLL read it there)."""
+
+    def __init__(self, make_block, x, val, dtype):
+        self.make_block, self.n, self.features = make_block, len(x), x.shape[1]
+        # Training and validation rows travel together through each new block; the layers
+        # are fitted on the training rows only.
+        rows = x if val is None else np.concatenate([x, val], axis=0)
+        self.h = np.asarray(rows, dtype=dtype)
+        self.log_det = np.zeros(len(rows))
+        self.validated = val is not None
+        self.blocks, self.records = [], []
+
+    def nll(self):
+        """(training NLL, validation NLL or None) of the rows as they are now."""
+        n, h, log_det = self.n, self.h, self.log_det
+        val = gaussian_nll(h[n:], log_det[n:])[0] if self.validated else None
+        return gaussian_nll(h[:n], log_det[:n])[0], val
+
+    def add_block(self):
+        """Fit the next block on the rows, apply it; returns its (train, val) NLLs."""
+        block = self.make_block(len(self.blocks))
+        tensor = ops.convert_to_tensor(self.h)
+        for layer in block:
+            layer.build((None, self.features))
+            layer.fit_from_data(self.h[: self.n])
+            tensor, ld = layer.forward_and_log_det(tensor)
+            self.h = _numpy(tensor)
+            self.log_det += _numpy(ld)
+        self.blocks.append(block)
+        self.records.append(self.nll())
+        return self.records[-1]
+
+
+def _lookahead(runs, horizon):
+    """Advance every run `horizon` blocks; returns the index of the run with the lowest
+    validation NLL then (training NLL without validation rows) and those NLLs."""
+    for run in runs:
+        for _ in range(horizon):
+            run.add_block()
+    scores = [run.records[-1][1 if run.validated else 0] for run in runs]
+    return int(np.argmin(scores)), scores
+
+
 def greedy_blocks(make_block, x, val, stopping, dtype):
     """Fit blocks (lists of layers with `fit_from_data`) one at a time on the data
     transformed by the previous ones, under `stopping` (a `Stopping`). Returns (layers
     of every fitted block, the depth to keep, the per-block history).
 
-    The rows stay NumPy arrays (of `dtype`) between blocks: each block turns them into a
-    tensor once, each layer is fitted on the NumPy rows and applied to the tensor, and its
-    output comes back to NumPy once (the next layer's fit and the NLL read it there)."""
-    n = len(x)
-    # Training and validation rows travel together through each new block; the layers
-    # are fitted on the training rows only.
-    rows = x if val is None else np.concatenate([x, val], axis=0)
-    h = np.asarray(rows, dtype=dtype)
-    log_det = np.zeros(len(rows))
-    rule = stopping.start(gaussian_nll(rows[:n], log_det[:n])[0], val is not None)
-    blocks = []
-    for i in range(stopping.max_blocks):
-        block = make_block(i)
-        tensor = ops.convert_to_tensor(h)
-        for layer in block:
-            layer.build((None, x.shape[1]))
-            layer.fit_from_data(h[:n])
-            tensor, ld = layer.forward_and_log_det(tensor)
-            h = _numpy(tensor)
-            log_det += _numpy(ld)
-        blocks.append(block)
-        val_nll = None if val is None else gaussian_nll(h[n:], log_det[n:])[0]
-        if rule.update(i + 1, gaussian_nll(h[:n], log_det[:n])[0], val_nll):
+    `make_block` may be a list of block makers that differ in their first blocks: each
+    then runs `LOOKAHEAD_BLOCKS` blocks, the one with the lowest NLL after them (on the
+    validation rows when given) goes on; the history's `lookahead_nll` holds each maker's
+    NLL after them (empty with one maker), the least of which chose the run."""
+    makers = list(make_block) if isinstance(make_block, (list, tuple)) else [make_block]
+    runs = [_GreedyRun(maker, x, val, dtype) for maker in makers]
+    chosen, scores = 0, []
+    if len(runs) > 1:
+        chosen, scores = _lookahead(runs, min(LOOKAHEAD_BLOCKS, stopping.max_blocks))
+    run = runs[chosen]
+    rule = stopping.start(_start_nll(x, dtype), val is not None)
+    stop, depth = False, 0
+    for depth, (train_nll, val_nll) in enumerate(run.records, start=1):
+        stop = rule.update(depth, train_nll, val_nll)
+        if stop:
             break
-    return blocks, rule.finish(len(blocks)), rule.history
+    while not stop and len(run.blocks) < stopping.max_blocks:
+        depth = len(run.blocks) + 1
+        stop = rule.update(depth, *run.add_block())
+    rule.history["lookahead_nll"] = scores
+    return run.blocks, rule.finish(depth), rule.history
+
+
+def _start_nll(x, dtype):
+    """The training NLL of the rows before any block."""
+    return gaussian_nll(np.asarray(x, dtype=dtype), np.zeros(len(x)))[0]

@@ -19,16 +19,25 @@ from tfflows.gaussianization.greedy import greedy_blocks
 MAX_TAIL_SLOPE = 1.0
 
 # The greedy fits' block regularization and stopping defaults (BENCHMARKS.md, "Small
-# steps"): the first block meets the raw marginals and Gaussianizes them with a light
-# shrinkage; every later block takes a small step (shrinkage 0.8 toward the affine map)
-# along the freshly chosen directions, so the fit runs through many small blocks. On
-# validation NLL over the suite's 18 small sets (90-2,400 training rows, d 3-64) and its
-# 6 large sets (18,000-60,000 rows, d 16-63), this beat one shrinkage for every block,
-# and the runs need a longer patience and a higher cap than the old large steps.
-FIRST_SHRINKAGE = 0.4
+# steps"): every block after the first takes a small step (shrinkage 0.8 toward the
+# affine map) along freshly chosen directions, so a fit runs through many small blocks.
+# The first block meets the raw marginals: with first_shrinkage=None it is chosen between
+# a large step (FIRST_STEP, which Gaussianizes skewed or bounded columns at once: the
+# copulas, digits, breast_cancer) and the same small step (which leaves the pixel axes of
+# image patches alone, whose structure lies in other directions) by the NLL after
+# `greedy.LOOKAHEAD_BLOCKS` blocks.
+FIRST_STEP = 0.4
 SHRINKAGE = 0.8
 MAX_BLOCKS = 1000
 PATIENCE = 10
+
+
+def first_shrinkages(first_shrinkage, shrinkage):
+    """The candidate shrinkages of the first block: the given one, or with None the large
+    FIRST_STEP and `shrinkage` (one candidate where they coincide)."""
+    if first_shrinkage is not None:
+        return [float(first_shrinkage)]
+    return list(dict.fromkeys([FIRST_STEP, float(shrinkage)]))
 
 
 def optional_float(value):
@@ -56,9 +65,11 @@ class GreedyPreset(Preset):
     writes the fitted weights into the existing blocks, and blocks beyond the new depth
     become identities (the same density as the shallower model)."""
 
-    def _greedy(self, make_block, x, validation_data, stopping, strategy=None):
+    def _greedy(self, makers, x, validation_data, stopping, strategy=None):
         """The greedy loop under `stopping` on arrays (exact, in memory) or on streamed
-        batches (sketches; arrays are one-batch sources there)."""
+        batches (sketches; arrays are one-batch sources there). `makers`: block makers
+        that differ in their first block, chosen by `greedy.greedy_blocks`' lookahead in
+        memory; a streamed fit takes the first."""
         train = self._greedy_source(x, "training data")
         val = (
             None
@@ -67,7 +78,7 @@ class GreedyPreset(Preset):
         )
         if strategy is None and train.array is not None and (val is None or val.array is not None):
             return greedy_blocks(
-                make_block,
+                makers,
                 train.array,
                 None if val is None else val.array,
                 stopping,
@@ -79,7 +90,7 @@ class GreedyPreset(Preset):
 
             reduce = all_reduce(strategy)
         return streamed.streamed_greedy_blocks(
-            make_block, train, val, stopping, self.compute_dtype, reduce=reduce
+            makers[0], train, val, stopping, self.compute_dtype, reduce=reduce
         )
 
     def _greedy_source(self, data, what):

@@ -5,6 +5,8 @@ its blocks are {`MarginalGaussianization`, `Rotation`}. (`GaussianizationFlow`, 
 same blocks trained end to end, is in `tfflows.gaussianization.gaussianization_flow`.)
 """
 
+import functools
+
 import keras
 
 from tfflows.bijectors.chain import Chain
@@ -14,12 +16,12 @@ from tfflows.flows import inputs
 from tfflows.gaussianization.gaussianization_flow import GaussianizationFlow  # noqa: F401
 from tfflows.gaussianization.greedy import Stopping
 from tfflows.gaussianization.greedy_preset import (
-    FIRST_SHRINKAGE,
     MAX_BLOCKS,
     MAX_TAIL_SLOPE,
     PATIENCE,
     SHRINKAGE,
     GreedyPreset,
+    first_shrinkages,
     optional_float,
 )
 from tfflows.gaussianization.marginal import MarginalGaussianization
@@ -46,14 +48,16 @@ class RBIG(GreedyPreset):
             maps of every block after the first toward the affine standardization: each
             block then takes a small step (1 - shrinkage) of the Gaussianization along its
             directions, and many small blocks generalize better than few large ones
-            (BENCHMARKS.md, "Small steps"); `max_tail_slope` caps the slopes of the linear tails at that
-            multiple of the standardization's (None: uncapped), so rows beyond the
-            training range are not stretched block after block.
+            (BENCHMARKS.md, "Small steps"); `max_tail_slope` caps the slopes of the
+            linear tails at that multiple of the standardization's (None: uncapped), so
+            rows beyond the training range are not stretched block after block.
         seed: seeds the random / ICA / max-sliced-Wasserstein rotations.
         num_directions: max-sliced-Wasserstein directions (None: min(d, 8)).
-        first_shrinkage: the shrinkage of the first block, which meets the raw marginals
-            (skewed, heavy-tailed or bounded columns): a larger first step Gaussianizes
-            them at once.
+        first_shrinkage: the shrinkage of the first block, which meets the raw marginals.
+            None (default): chosen by `fit_greedy` between 0.4 (a large step, which
+            Gaussianizes skewed or bounded columns at once) and `shrinkage` (the same
+            small step as the others) by the NLL after 10 blocks, on the validation
+            rows when given (streamed fits take 0.4).
         **kwargs: of `Flow` (name, dtype).
 
     The defaults were chosen once, on validation NLL across a suite of 9 real and 9
@@ -71,7 +75,7 @@ class RBIG(GreedyPreset):
         seed=0,
         num_directions=None,
         max_tail_slope=MAX_TAIL_SLOPE,
-        first_shrinkage=FIRST_SHRINKAGE,
+        first_shrinkage=None,
         **kwargs,
     ):
         features = int(features)
@@ -83,7 +87,7 @@ class RBIG(GreedyPreset):
             seed=int(seed),
             num_directions=None if num_directions is None else int(num_directions),
             max_tail_slope=optional_float(max_tail_slope),
-            first_shrinkage=float(first_shrinkage),
+            first_shrinkage=optional_float(first_shrinkage),
         )
         arguments = dict(features=features, num_blocks=int(num_blocks), **self._block_args)
         layers = [layer for i in range(int(num_blocks)) for layer in self._block(i)]
@@ -91,14 +95,16 @@ class RBIG(GreedyPreset):
             Chain(layers, name="chain"), event_shape=(features,), arguments=arguments, **kwargs
         )
 
-    def _block(self, i):
+    def _block(self, i, first_shrinkage=None):
         a = self._block_args
+        if first_shrinkage is None:
+            first_shrinkage = first_shrinkages(a["first_shrinkage"], a["shrinkage"])[0]
         return [
             MarginalGaussianization(
                 method="spline",
                 num_knots=a["num_knots"],
                 bandwidth=a["bandwidth"],
-                shrinkage=a["first_shrinkage"] if i == 0 else a["shrinkage"],
+                shrinkage=first_shrinkage if i == 0 else a["shrinkage"],
                 max_tail_slope=a.get("max_tail_slope"),
                 name=f"marginal_{i}",
             ),
@@ -138,8 +144,13 @@ class RBIG(GreedyPreset):
         model of all the data.
         """
         stopping = Stopping(max_blocks, tol, patience, bool(verbose))
+        a = self._block_args
+        makers = [
+            functools.partial(self._block, first_shrinkage=s)
+            for s in first_shrinkages(a["first_shrinkage"], a["shrinkage"])
+        ]
         blocks, depth, self.greedy_history = self._greedy(
-            self._block, x, validation_data, stopping, strategy
+            makers, x, validation_data, stopping, strategy
         )
         self._install_blocks(blocks[:depth])
         return self
