@@ -59,6 +59,10 @@ CANDIDATES = {
     "nsf_ar_40k": _candidate(model="nsf", kwargs={**_NSF, "kind": "autoregressive"}, **_BIG),
     "rbig": _candidate(model="rbig", kwargs={}),
     "rbig_40k": _candidate(model="rbig", kwargs={}, n=40000),
+    # RBIG with the greedy defaults before issue 26 (shrinkage 0.4 in every block, at most
+    # 100 blocks, patience 5), a reference for the small-step defaults
+    "rbig_earlier": _candidate(model="rbig", kwargs=dict(shrinkage=0.4, first_shrinkage=0.4),
+                               greedy=dict(max_blocks=100, patience=5)),
     "gaussianization": _candidate(model="gaussianization", kwargs={}, learning_rate=1e-3,
                                   epochs=25),
 }
@@ -100,7 +104,8 @@ def run_one(name, candidate, dataset, seed, test_rows, pictures):
     history = model.fit(train, validation_data=val, epochs=candidate["epochs"],
                         batch_size=candidate["batch_size"], verbose=0,
                         callbacks=[keras.callbacks.EarlyStopping(patience=candidate["patience"],
-                                                                 restore_best_weights=True)])
+                                                                 restore_best_weights=True)],
+                        **candidate.get("greedy", {}))
     seconds, cpu = time.time() - start, time.process_time() - cpu
     test = toy_2d(dataset, n=test_rows, seed=10_000 + seed)
     log_p = keras.ops.convert_to_numpy(model.log_prob(test)).astype("float64")
