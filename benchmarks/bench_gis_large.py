@@ -78,10 +78,10 @@ def run_gis(split, iterations):
 EARLIER_DEFAULTS = (dict(shrinkage=0.4, first_shrinkage=0.4), dict(max_blocks=100, patience=5))
 
 
-def run_rbig(split, earlier=False):
+def run_rbig(split, earlier=False, options=None):
     import tfflows as tff
 
-    options, greedy = EARLIER_DEFAULTS if earlier else ({}, {})
+    options, greedy = EARLIER_DEFAULTS if earlier else (dict(options or {}), {})
     start = time.perf_counter()
     model = tff.RBIG(split.features, **options).fit_greedy(split.train, validation_data=split.val, verbose=0,
                                                            **greedy)
@@ -89,7 +89,8 @@ def run_rbig(split, earlier=False):
     history = model.greedy_history
     curve = list(zip(history["seconds"], history["val_nll"]))
     test = -float(np.mean(model.log_prob(split.test)))
-    return dict(model="RBIG (earlier defaults)" if earlier else "RBIG", curve=curve, seconds=seconds, test_nll=test, depth=model.num_blocks)
+    label = f"RBIG {json.dumps(options)}" if options and not earlier else "RBIG"
+    return dict(model="RBIG (earlier defaults)" if earlier else label, curve=curve, seconds=seconds, test_nll=test, depth=model.num_blocks)
 
 
 def best_so_far(curve, seconds):
@@ -142,6 +143,8 @@ def main(argv=None):
     p.add_argument("--sets", default="large_real")
     p.add_argument("--models", default="rbig,gis")
     p.add_argument("--gis-iterations", type=int, default=400)
+    p.add_argument("--rbig-options", default=None,
+                   help='an extra RBIG column with these constructor options, e.g. \'{"shrinkage": 0.9}\'')
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     models = args.models.split(",")
@@ -152,6 +155,9 @@ def main(argv=None):
         if "rbig" in models:
             record["runs"].append(run_rbig(split))
             print(name, "RBIG", round(record["runs"][-1]["test_nll"], 3), flush=True)
+        if args.rbig_options:
+            record["runs"].append(run_rbig(split, options=json.loads(args.rbig_options)))
+            print(name, record["runs"][-1]["model"], round(record["runs"][-1]["test_nll"], 3), flush=True)
         if "rbig_earlier" in models:
             record["runs"].append(run_rbig(split, earlier=True))
             print(name, "RBIG (earlier defaults)", round(record["runs"][-1]["test_nll"], 3), flush=True)

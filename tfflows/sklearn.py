@@ -38,6 +38,11 @@ EXPECTED_FAILED_CHECKS = {
     "check_estimators_dtypes": (
         "integer data have no density: tfflows refuses them with a hint to dequantize"
     ),
+    "check_methods_sample_order_invariance": (
+        "the flow computes in float32: a row's log-density can move in its last bit (about "
+        "1e-7 relative) with the rows beside it in the batch, where the check asks 1e-7; "
+        "tests/test_sklearn.py holds the order invariance to 1e-6"
+    ),
 }
 
 
