@@ -160,21 +160,21 @@ def _lookahead(runs, horizon):
     return int(np.argmin(scores)), scores
 
 
-def greedy_blocks(make_block, x, val, stopping, dtype):
+def greedy_blocks(makers, x, val, stopping, dtype):
     """Fit blocks (lists of layers with `fit_from_data`) one at a time on the data
     transformed by the previous ones, under `stopping` (a `Stopping`). Returns (layers
     of every fitted block, the depth to keep, the per-block history).
 
-    `make_block` may be a list of block makers that differ in their first blocks: each
-    then runs `LOOKAHEAD_BLOCKS` blocks, the one with the lowest NLL after them (on the
-    validation rows when given) goes on; the history's `lookahead_nll` holds each maker's
-    NLL after them (empty with one maker), the least of which chose the run."""
-    makers = list(make_block) if isinstance(make_block, (list, tuple)) else [make_block]
+    `makers`: one or more block makers (i -> block i) that differ in their first blocks.
+    With several, each runs `LOOKAHEAD_BLOCKS` blocks and the one with the lowest NLL
+    after them (on the validation rows when given) goes on; the history's `lookahead_nll`
+    holds each maker's NLL after them (empty with one maker)."""
     runs = [_GreedyRun(maker, x, val, dtype) for maker in makers]
-    chosen, scores = 0, []
+    scores = []
     if len(runs) > 1:
         chosen, scores = _lookahead(runs, min(LOOKAHEAD_BLOCKS, stopping.max_blocks))
-    run = runs[chosen]
+        runs = [runs[chosen]]  # the others' rows are freed
+    run = runs[0]
     rule = stopping.start(_start_nll(x, dtype), val is not None)
     stop, depth = False, 0
     for depth, (train_nll, val_nll) in enumerate(run.records, start=1):
