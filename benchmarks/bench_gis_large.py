@@ -170,10 +170,7 @@ def main(argv=None):
             record["compare"] = compare(rbig[0], gis[0])
         records.append(record)
     out = args.out or report.default_out("gis_large")
-    report.write(out, page(records, args))
-    with open(out + ".json", "w") as handle:
-        json.dump(records, handle)
-    print(page(records, args))
+    report.write_with_records(out, page(records, args), records)
 
 
 if __name__ == "__main__":

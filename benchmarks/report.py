@@ -67,6 +67,16 @@ def write(path, text):
     print(f"Written to {path if shown.startswith('..') else shown}", flush=True)
 
 
+def write_with_records(path, text, records):
+    """Write a result page and its records beside it (path + ".json"), then print the page."""
+    import json
+
+    write(path, text)
+    with open(path + ".json", "w") as f:
+        json.dump(records, f)
+    print(text)
+
+
 def where_in_tfflows(exc):
     """'tfflows/file.py:line in function' of the innermost tfflows frame of an exception, or ''."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f"{os.sep}tfflows{os.sep}" in f.filename]

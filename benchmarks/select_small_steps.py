@@ -114,10 +114,7 @@ def main(argv=None):
             print(name, c, f"p10 {result['p10'][0]:.3f} blocks {result['p10'][1]}", flush=True)
         records.append(record)
     out = args.out or report.default_out("select_small_steps")
-    report.write(out, page(records, names))
-    with open(out + ".json", "w") as handle:
-        json.dump(records, handle)
-    print(page(records, names))
+    report.write_with_records(out, page(records, names), records)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from tfflows.gaussianization.greedy_preset import (
     PATIENCE,
     SHRINKAGE,
     GreedyPreset,
+    first_block_makers,
     first_shrinkages,
     numpy_of,
     optional_float,
@@ -206,10 +207,8 @@ class GaussianizationFlow(GreedyPreset):
         if self._fixed_depth:
             max_blocks = patience = a["num_blocks"]
         stopping = Stopping(max_blocks, tol, patience, bool(verbose))
-        makers = [
-            functools.partial(self._block, a=a, fitted=True, first_shrinkage=s)
-            for s in first_shrinkages(a.get("first_shrinkage"), a["shrinkage"])
-        ]
+        fitted_block = functools.partial(self._block, a=a, fitted=True)
+        makers = first_block_makers(fitted_block, a.get("first_shrinkage"), a["shrinkage"])
         blocks, depth, self.greedy_history = self._greedy(makers, x, val, stopping, strategy)
         if not self._fixed_depth:
             blocks = blocks[:depth]

@@ -2,6 +2,8 @@
 (`RBIG`, `GaussianizationFlow`): the greedy loop on arrays or streams under one
 `greedy.Stopping` rule, and the fitted blocks installed in the chain."""
 
+import functools
+
 import numpy as np
 from keras import ops
 
@@ -38,6 +40,15 @@ def first_shrinkages(first_shrinkage, shrinkage):
     if first_shrinkage is not None:
         return [float(first_shrinkage)]
     return list(dict.fromkeys([FIRST_STEP, float(shrinkage)]))
+
+
+def first_block_makers(make_block, first_shrinkage, shrinkage):
+    """One block maker per candidate shrinkage of the first block (`first_shrinkages`):
+    `make_block(i, first_shrinkage=s)` with s bound."""
+    return [
+        functools.partial(make_block, first_shrinkage=s)
+        for s in first_shrinkages(first_shrinkage, shrinkage)
+    ]
 
 
 def optional_float(value):

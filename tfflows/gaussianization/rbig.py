@@ -5,8 +5,6 @@ its blocks are {`MarginalGaussianization`, `Rotation`}. (`GaussianizationFlow`, 
 same blocks trained end to end, is in `tfflows.gaussianization.gaussianization_flow`.)
 """
 
-import functools
-
 import keras
 
 from tfflows.bijectors.chain import Chain
@@ -21,6 +19,7 @@ from tfflows.gaussianization.greedy_preset import (
     PATIENCE,
     SHRINKAGE,
     GreedyPreset,
+    first_block_makers,
     first_shrinkages,
     optional_float,
 )
@@ -149,10 +148,7 @@ class RBIG(GreedyPreset):
         """
         stopping = Stopping(max_blocks, tol, patience, bool(verbose))
         a = self._block_args
-        makers = [
-            functools.partial(self._block, first_shrinkage=s)
-            for s in first_shrinkages(a["first_shrinkage"], a["shrinkage"])
-        ]
+        makers = first_block_makers(self._block, a["first_shrinkage"], a["shrinkage"])
         blocks, depth, self.greedy_history = self._greedy(
             makers, x, validation_data, stopping, strategy
         )
