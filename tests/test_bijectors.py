@@ -100,6 +100,8 @@ REGISTRY = {
     "ConvAffineCoupling-checkerboard-context": (lambda dt: tff.ConvAffineCoupling(context_features=CTX, hidden_channels=8, num_blocks=1, dtype=dt), (4, 4, 2), CTX),
     "ConvAdditiveCoupling-checkerboard-flip": (lambda dt: tff.ConvAdditiveCoupling(flip=True, hidden_channels=8, num_blocks=1, dtype=dt), (4, 4, 2), 0),
     "ConvAdditiveCoupling-channel": (lambda dt: tff.ConvAdditiveCoupling(mask="channel", hidden_channels=8, num_blocks=1, dtype=dt), (4, 4, 2), 0),
+    "ConvAffineCoupling-channel-glow-net": (lambda dt: tff.ConvAffineCoupling(mask="channel", network="glow", hidden_channels=8, dtype=dt), (4, 4, 4), 0),
+    "ConvAffineCoupling-checkerboard-glow-net-context": (lambda dt: tff.ConvAffineCoupling(network="glow", context_features=CTX, hidden_channels=8, dtype=dt), (4, 4, 2), CTX),
     "Invertible1x1Conv": (lambda dt: tff.Invertible1x1Conv(dtype=dt), (4, 4, 2), 0),
     "MaskedConv": (lambda dt: tff.MaskedConv(dtype=dt), (4, 4, 2), 0),
     "MaskedConv-reverse-k5": (lambda dt: tff.MaskedConv(kernel_size=5, reverse=True, dtype=dt), (4, 4, 2), 0),

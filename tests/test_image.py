@@ -186,7 +186,8 @@ def test_logit_forward_matches_formula():
 SMALL = dict(hidden_channels=8, num_blocks=1, steps_per_scale=1, num_levels=17)
 
 
-@pytest.mark.parametrize("preset", [tff.ImageRealNVP, tff.Glow])
+@pytest.mark.parametrize("preset", [tff.ImageRealNVP, tff.Glow,
+                                    lambda shape, **kw: tff.Glow(shape, network="glow", **kw)])
 def test_image_presets_density_sampling_and_save(preset, tmp_path):
     model = preset((8, 8, 1), **SMALL)
     v = tff.dequantize(tff.datasets.digits()[0][:16], 17, seed=0)
@@ -202,6 +203,28 @@ def test_image_presets_density_sampling_and_save(preset, tmp_path):
     model.save(path)
     clone = keras.saving.load_model(path)
     np.testing.assert_allclose(to_np(clone.log_prob(v)), log_prob, rtol=1e-5)
+
+
+def test_glow_network_is_the_papers_three_convolutions():
+    """network="glow": conv 3x3 (C/2 -> hidden), conv 1x1 (hidden -> hidden), conv 3x3
+    (hidden -> 2 * C/2), so its parameter count is known in closed form, and a fresh
+    coupling is the identity (zero-initialized last convolution)."""
+    c, hidden = 4, 8
+    layer = tff.ConvAffineCoupling(mask="channel", network="glow", hidden_channels=hidden)
+    layer.build((None, 4, 4, c))
+    half = c // 2
+    expected = (9 * half * hidden + hidden) + (hidden * hidden + hidden) + (9 * hidden * 2 * half + 2 * half)
+    assert layer.count_params() == expected
+    x = np.random.default_rng(3).normal(size=(2, 4, 4, c)).astype("float32")
+    np.testing.assert_allclose(to_np(layer.forward(x)), x)
+    with pytest.raises(ValueError, match="network must be 'resnet' or 'glow'"):
+        tff.ConvAffineCoupling(network="unet")
+
+
+def test_glow_saved_before_the_network_argument_keeps_resnet_couplings():
+    config = tff.Glow((8, 8, 1), network="glow", **SMALL).get_config()
+    del config["network"]  # as written before the argument existed
+    assert tff.Glow.from_config(config).get_config()["network"] == "resnet"
 
 
 def test_image_presets_check_data():

@@ -9,11 +9,12 @@ from keras import ops
 from tfflows._math import reduce_log_det
 from tfflows.bijectors.image.layout import ImageLayer
 from tfflows.bijectors.transformers import AdditiveTransformer, AffineTransformer
-from tfflows.nets.conv import ConvResNet
+from tfflows.nets.conv import ConvResNet, GlowConvNet
 
 
 class ImageCoupling(ImageLayer):
-    """Coupling on images; a `ConvResNet` reads the identity part.
+    """Coupling on images; a convolutional network (`ConvResNet` or Glow's `GlowConvNet`)
+    reads the identity part.
 
     mask="checkerboard": pixels with (i + j) even are the identity part (odd with
     flip=True); the conditioner reads x * m and the transformed pixels use its output.
@@ -27,8 +28,10 @@ class ImageCoupling(ImageLayer):
     Args:
         mask: "checkerboard" or "channel" (see above).
         flip: swap the identity and the transformed parts.
-        hidden_channels: channels of the `ConvResNet` conditioner's hidden convolutions.
-        num_blocks: number of residual blocks of the conditioner.
+        hidden_channels: channels of the conditioner's hidden convolutions.
+        num_blocks: number of residual blocks of a "resnet" conditioner.
+        network: "resnet" (`ConvResNet`, RealNVP's coupling network) or "glow"
+            (`GlowConvNet`: 3x3, 1x1, 3x3 convolutions, Glow's).
         kernel_size: side of the conditioner's (square) convolution kernels.
         activation: activation of the conditioner.
         context_features: size of the conditioning vector (0: unconditional), tiled over
@@ -47,9 +50,12 @@ class ImageCoupling(ImageLayer):
         kernel_size=3,
         activation="relu",
         context_features=0,
+        network="resnet",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if network not in ("resnet", "glow"):
+            raise ValueError(f"network must be 'resnet' or 'glow'; got {network!r}.")
         if mask not in ("checkerboard", "channel"):
             raise ValueError(f"Unknown image mask {mask!r}; use 'checkerboard' or 'channel'.")
         self.mask = mask
@@ -59,6 +65,7 @@ class ImageCoupling(ImageLayer):
         self.kernel_size = int(kernel_size)
         self.activation = activation
         self.context_features = int(context_features)
+        self.network = network
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -79,12 +86,12 @@ class ImageCoupling(ImageLayer):
             c_in = self._split if not self.flip else c - self._split
             c_out = c - c_in
         self._n_transformed = c_out
-        self.conditioner = ConvResNet(c_out * self.transformer.params_per_feature,
-                                      hidden_channels=self.hidden_channels,
-                                      num_blocks=self.num_blocks, kernel_size=self.kernel_size,
-                                      activation=self.activation,
-                                      context_features=self.context_features,
-                                      dtype=self.network_dtype_policy, name="conditioner")
+        options = dict(hidden_channels=self.hidden_channels, kernel_size=self.kernel_size,
+                       activation=self.activation, context_features=self.context_features,
+                       dtype=self.network_dtype_policy, name="conditioner")
+        out = c_out * self.transformer.params_per_feature
+        self.conditioner = (ConvResNet(out, num_blocks=self.num_blocks, **options)
+                            if self.network == "resnet" else GlowConvNet(out, **options))
         self.conditioner.build((None, h, w, c_in))
 
     def _params(self, x_id, context):
@@ -126,7 +133,7 @@ class ImageCoupling(ImageLayer):
                 "flip": self.flip, "hidden_channels": self.hidden_channels,
                 "num_blocks": self.num_blocks, "kernel_size": self.kernel_size,
                 "activation": self.activation,
-                "context_features": self.context_features}
+                "context_features": self.context_features, "network": self.network}
 
 
 @keras.saving.register_keras_serializable(package="tfflows")
