@@ -19,6 +19,20 @@ of the model's discrete bits/dim. A model uniform over the 17 levels scores log2
 Training: keras_flows.train_keras_flow (Adam, early stopping on validation NLL,
 best weights restored, steady-state steps/s without the first epoch). Timings are ratios
 to the flat MAF of the same run.
+
+Images at the sizes users bring (issue 29), `--set photos28` (28x28 grey) or `--set
+photos32c` (32x32x3 colour): crops of the photographs that ship inside scikit-image and
+scikit-learn (`image_sets.py`: 4,000 training, 1,000 validation and 1,000 test crops from
+disjoint regions of each photograph), 256 levels, a wall-clock budget per model
+(`--max-train-seconds`, 300 or 1800), Adam 1e-3, batch 64:
+
+    python benchmarks/bench_image.py --set photos28 --max-train-seconds 300 --pictures DIR
+
+Rows: the tfflows presets (`--models`), the PyTorch peer normflows' Glow of the same
+levels, steps and width (`peers_normflows.py`), and the per-pixel categorical floor (a
+histogram of each pixel's levels, `image_sets.per_pixel_floor`). Timings are ratios to
+the normflows Glow of the same run. Every model reads the same training images with fresh
+uniform noise each step and is scored on the same once-dequantized test images.
 """
 
 import argparse
@@ -29,10 +43,12 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as `import tfflows` sets it; keras loads first here
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
 
+import image_sets  # noqa: E402
 import keras_flows  # noqa: E402
 import protocol  # noqa: E402
 import report  # noqa: E402
@@ -125,6 +141,165 @@ def render(results, config, args, seconds):
     return "\n".join(lines) + "\n"
 
 
+# ----- images at the sizes users bring (issue 29) --------------------------------------------
+PHOTO_LEVELS = 256
+
+
+def photo_data(name, seed):
+    """(train levels as float32, validation and test dequantized once with fixed seeds, the
+    uint8 splits) of an `image_sets` set."""
+    import tfflows as tff
+
+    splits = image_sets.image_set(name)
+    return (splits["train"].astype("float32"), tff.dequantize(splits["val"], PHOTO_LEVELS, seed=seed + 1),
+            tff.dequantize(splits["test"], PHOTO_LEVELS, seed=seed + 2), splits)
+
+
+def photo_models(args, shape):
+    """name -> (builder, description); the normflows peer is added by run_photo_peer."""
+    import tfflows as tff
+
+    glow = dict(num_scales=args.scales, steps_per_scale=args.steps, hidden_channels=args.hidden)
+    return {
+        "Glow": (lambda: tff.Glow(shape, **glow),
+                 f"tfflows.Glow({shape}, {glow}), ConvResNet couplings (1 residual block)"),
+        "Glow (glow net)": (lambda: tff.Glow(shape, network="glow", **glow),
+                            f"tfflows.Glow({shape}, network='glow', {glow}): 3x3, 1x1, 3x3 couplings"),
+        "ImageRealNVP": (lambda: tff.ImageRealNVP(shape),
+                         f"tfflows.ImageRealNVP({shape}) with its defaults"),
+    }
+
+
+def run_photo(name, build, data, config, set_name, pictures):
+    train, val, test, _ = data
+    result = protocol.Result(model=name, library="tfflows", dataset=set_name)
+    model = build()
+    log = keras_flows.train_keras_flow(model, train, val, config)
+    bpd = np.asarray(model.bits_per_dim(test), dtype="float64")
+    result.test_nll, result.test_nll_finite, result.nonfinite_test = protocol.nll_summary(-bpd)
+    result.val_bits = float(np.mean(np.asarray(model.bits_per_dim(val), dtype="float64")))
+    result.steps_per_s, result.wall_s = log.steady_steps_per_s(), log.wall_s
+    result.epochs, result.best_epoch = len(log.epoch_train_seconds), log.best_epoch
+    result.steps = sum(log.epoch_steps)
+    result.params = int(model.count_params())
+    result.samples_per_s, result.nonfinite_samples = protocol.sampling_rate(lambda n: model.sample(n, seed=0), 16)
+    result.note = log.note
+    if pictures:
+        save_grid(np.asarray(model.sample(64, seed=0)), os.path.join(pictures, f"{set_name}_{slug(name)}.png"))
+    return result
+
+
+def run_photo_peer(data, config, set_name, args, pictures):
+    import torch
+
+    import peers_normflows
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    train, val, test, _ = data
+    result = protocol.Result(model="normflows Glow", library=peers_normflows.PACKAGE, dataset=set_name)
+    model = peers_normflows.build_glow(train.shape[1:], args.scales, args.steps, args.hidden, seed=config.seed)
+    log = peers_normflows.train(model, train, val, learning_rate=config.learning_rate,
+                                batch_size=config.batch_size, epochs=config.epochs, patience=config.patience,
+                                max_train_seconds=config.max_train_seconds, seed=config.seed)
+    bpd = peers_normflows.bits_per_dim(model, test)
+    result.test_nll, result.test_nll_finite, result.nonfinite_test = protocol.nll_summary(-bpd)
+    result.val_bits = float(np.mean(peers_normflows.bits_per_dim(model, val)))
+    seconds = log["epoch_train_seconds"][1:] or log["epoch_train_seconds"]
+    result.steps_per_s = log["steps_per_epoch"] * len(seconds) / sum(seconds)
+    result.wall_s, result.epochs, result.best_epoch = log["wall_s"], log["epochs"], log["best_epoch"]
+    result.steps = log["steps_per_epoch"] * log["epochs"]
+    result.params = sum(p.numel() for p in model.parameters())
+    result.samples_per_s, result.nonfinite_samples = protocol.sampling_rate(
+        lambda n: peers_normflows.sample_levels(model, n), 16)
+    result.note = log["note"]
+    if pictures:
+        save_grid(peers_normflows.sample_levels(model, 64), os.path.join(pictures, f"{set_name}_normflows_glow.png"))
+    return result
+
+
+def slug(name):
+    return "".join(ch if ch.isalnum() else "_" for ch in name.lower()).strip("_")
+
+
+def save_grid(images, path, columns=8):
+    """Save images (N, H, W, C) of levels in [0, 256) as one PNG grid."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    images = np.clip(np.floor(np.nan_to_num(images, nan=0.0)), 0, 255).astype("uint8")
+    n, h, w, c = images.shape
+    rows = n // columns
+    grid = images[: rows * columns].reshape(rows, columns, h, w, c).transpose(0, 2, 1, 3, 4)
+    grid = grid.reshape(rows * h, columns * w, c)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    plt.imsave(path, grid[..., 0] if c == 1 else grid, cmap="gray" if c == 1 else None, vmin=0, vmax=255)
+
+
+def render_photo(results, floor, config, args, seconds, set_name, shape):
+    peer = next((r for r in results if r.model == "normflows Glow"), None)
+
+    def ratio(value, of):
+        return f" ({value / of:.2f}x)" if peer is not None and of == of and of else ""
+
+    lines = [f"# Image flows on {set_name} ({'x'.join(map(str, shape))}): test bits/dim, "
+             f"{config.max_train_seconds:.0f} s budget", "",
+             f"`{report.command_line('bench_image.py', args.argv)}` ({datetime.date.today()}, {platform.machine()}, "
+             f"{os.cpu_count()} CPUs, whole run {seconds:.0f} s).", "",
+             f"Data: `image_sets.image_set({set_name!r})`, 4,000 training, 1,000 validation and 1,000 test crops "
+             f"from disjoint regions of the scikit-image / scikit-learn photographs, 256 levels. Every model "
+             f"trains on the levels with fresh uniform noise each step and is scored on the test images "
+             f"dequantized once (fixed seed). Budget: {budget(config)}. Lower is better; bits/dim are those of "
+             "the dequantized density in pixel space.", "",
+             "| model | validation bits/dim | test bits/dim | below the floor by | epochs (best) | steps | params | train steps/s "
+             "(x normflows) | samples/s (x normflows) | wall s | architecture |",
+             "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|"]
+    lines.append(f"| per-pixel categorical floor | - | {floor[0]:.3f} | - | - | - | - | - | - | - | a histogram per "
+                 f"pixel and channel, add-{floor[1]:g} smoothing chosen on validation |")
+    for r in results:
+        lines.append(
+            f"| {r.model} | {r.val_bits:.3f} | {r.test_nll:.3f} | {floor[0] - r.test_nll:.3f} | {r.epochs} ({r.best_epoch}) | "
+            f"{r.steps:,} | {r.params:,} | {r.steps_per_s:.2f}{ratio(r.steps_per_s, peer.steps_per_s if peer else 0)} | "
+            f"{r.samples_per_s:.0f}{ratio(r.samples_per_s, peer.samples_per_s if peer else 0)} | {r.wall_s:.0f} | "
+            f"{args.describe.get(r.model, '')}{'; ' + r.note if r.note else ''} |")
+    lines += ["", "normflows Glow: " + args.describe.get("normflows Glow", ""), "",
+              "Timings are ratios within this run on a shared 2-core machine."]
+    return "\n".join(lines) + "\n"
+
+
+def main_photo(args):
+    import keras
+
+    keras.utils.set_random_seed(args.seed)
+    config = protocol.Config(epochs=args.epochs, patience=args.patience, batch_size=64, learning_rate=1e-3,
+                             seed=args.seed, sample_count=64, max_train_seconds=args.max_train_seconds)
+    data = photo_data(args.set, args.seed)
+    if args.quick:  # a smoke run of the code paths: a few images
+        data = (data[0][:128], data[1][:64], data[2][:64], data[3])
+    shape = data[0].shape[1:]
+    floor = image_sets.per_pixel_floor(data[3]["train"], data[3]["val"], data[3]["test"])
+    print(f"per-pixel floor: {floor[0]:.3f} bits/dim", flush=True)
+    table = photo_models(args, shape)
+    args.describe = {name: spec[1] for name, spec in table.items()}
+    args.describe["normflows Glow"] = (
+        f"normflows 1.7.3 GlowBlock x {args.steps} per level, {args.scales} levels, hidden {args.hidden} "
+        "(conv 3x3, 1x1, 3x3), learned GlowBase per level, data (k + u) / 256 (the package's recipe)")
+    start, results = time.perf_counter(), []
+    for name in [m.strip() for m in args.models.split(",")]:
+        if name == "normflows Glow":
+            result = run_photo_peer(data, config, args.set, args, args.pictures)
+        else:
+            keras.utils.set_random_seed(args.seed)
+            result = run_photo(name, table[name][0], data, config, args.set, args.pictures)
+        print(f"{name}: test bits/dim {result.test_nll:.3f}, {result.steps} steps, {result.steps_per_s:.2f} steps/s, "
+              f"{result.wall_s:.0f} s", flush=True)
+        results.append(result)
+    text = render_photo(results, floor, config, args, time.perf_counter() - start, args.set, shape)
+    print(text)
+    report.write(args.out or report.default_out(f"image_{args.set}", False, dated=True), text)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=30)
@@ -133,11 +308,26 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-train-seconds", type=float, default=600.0,
                         help="per-model training-time cap (protocol.Config.max_train_seconds)")
-    parser.add_argument("--models", default="ImageRealNVP,Glow,flat MAF")
+    parser.add_argument("--models", help="digits: default 'ImageRealNVP,Glow,flat MAF'; photo sets: default "
+                        "'Glow,Glow (glow net),ImageRealNVP,normflows Glow'")
+    parser.add_argument("--set", default="digits", choices=["digits", *image_sets.SETS])
+    parser.add_argument("--scales", type=int, default=2, help="photo sets: Glow levels (tfflows and normflows)")
+    parser.add_argument("--steps", type=int, default=4, help="photo sets: Glow steps per level")
+    parser.add_argument("--pictures", help="photo sets: folder for a grid of 64 samples per model")
     parser.add_argument("--quick", action="store_true", help="1 epoch, hidden 8 (smoke run)")
-    parser.add_argument("--out", help="default benchmarks/results/image.md")
+    parser.add_argument("--out", help="default benchmarks/results/image.md (digits) or image_<set>_<date>.md")
     args = parser.parse_args(argv)
     args.argv = argv
+    if args.set != "digits":
+        if args.quick:
+            args.epochs, args.hidden, args.patience, args.max_train_seconds = 1, 8, 1, 1.0
+        if "--hidden" not in (argv or sys.argv):
+            args.hidden = 64 if not args.quick else 8
+        if "--epochs" not in (argv or sys.argv) and not args.quick:
+            args.epochs = 10_000
+        args.models = args.models or "Glow,Glow (glow net),ImageRealNVP,normflows Glow"
+        return main_photo(args)
+    args.models = args.models or "ImageRealNVP,Glow,flat MAF"
     if args.quick:
         args.epochs, args.hidden, args.patience = 1, 8, 1
 
