@@ -43,7 +43,7 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as `import tfflows` sets it; keras loads first here
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as the `tfflows` command sets it
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402

@@ -18,6 +18,8 @@ photograph, so that the large ones (the Hubble deep field) do not dominate.
 
 import numpy as np
 
+import patches
+
 SETS = {
     # name: (side, colour, photographs)
     "photos28": (28, False, ("camera", "astronaut", "coffee", "chelsea", "rocket", "coins", "moon",
@@ -66,15 +68,8 @@ def _regions(image, side):
 
 
 def _crops(images, side, rows, rng):
-    which = rng.integers(0, len(images), size=rows)
-    out = []
-    for k, image in enumerate(images):
-        m = int(np.sum(which == k))
-        top = rng.integers(0, image.shape[0] - side + 1, size=m)
-        left = rng.integers(0, image.shape[1] - side + 1, size=m)
-        out += [image[t : t + side, s : s + side] for t, s in zip(top, left)]
-    out = np.stack(out)
-    return out[rng.permutation(len(out))]
+    crops = patches._patches(images, side, rows, rng, equal_share=True)
+    return crops[rng.permutation(len(crops))]
 
 
 def image_set(name):

@@ -47,11 +47,15 @@ def _grey(image):
     return image[..., :3] @ np.array([0.2125, 0.7154, 0.0721])  # skimage.color.rgb2gray's weights
 
 
-def _patches(images, size, rows, rng):
-    """rows patches (rows, size, size[, c]) at uniform positions over all images, each
-    image drawn in proportion to its number of positions."""
-    counts = np.array([(im.shape[0] - size + 1) * (im.shape[1] - size + 1) for im in images])
-    which = rng.choice(len(images), size=rows, p=counts / counts.sum())
+def _patches(images, size, rows, rng, equal_share=False):
+    """rows patches (rows, size, size[, c]) at uniform positions within each image, each
+    image drawn in proportion to its number of positions (equal_share: with the same
+    probability)."""
+    if equal_share:
+        which = rng.integers(0, len(images), size=rows)
+    else:
+        counts = np.array([(im.shape[0] - size + 1) * (im.shape[1] - size + 1) for im in images])
+        which = rng.choice(len(images), size=rows, p=counts / counts.sum())
     out = []
     for k, image in enumerate(images):
         m = int(np.sum(which == k))

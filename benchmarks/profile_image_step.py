@@ -15,14 +15,11 @@ Parts (each size: Glow with 2 levels of 4 steps, width 64, batch 64, Adam):
 
 import argparse
 import datetime
-import glob
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -90,33 +87,18 @@ def child(args):
 
 
 def op_types(shape, steps=10):
-    """{op type: ms per step} of the tfflows Glow step (tf.profiler host self-time)."""
-    import tensorflow as tf
-    from tensorflow.python.profiler.internal import _pywrap_profiler_plugin as plugin
+    """{op type: ms per step} of the tfflows Glow step (tf.profiler host self-time, through
+    profile_step.op_profile)."""
+    import profile_step
 
     fns, _, _ = _steps(shape, with_peer=False)
     step = fns["tfflows Glow"]
     for _ in range(3):
         step()
-    logdir = tempfile.mkdtemp(prefix="tfflows_prof_")
-    try:
-        tf.profiler.experimental.start(logdir)
-        for _ in range(steps):
-            step()
-        tf.profiler.experimental.stop()
-        files = glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)
-        raw, ok = plugin.xspace_to_tools_data(files, "framework_op_stats", {})
-        table = json.loads(raw)[0]
-        cols = [c["id"] for c in table["cols"]]
-        i_type, i_self = cols.index("type"), cols.index("total_self_time")
-        by_type = {}
-        for row in table["rows"]:
-            v = [c.get("v") for c in row["c"]]
-            if v[i_type] != "IDLE":
-                by_type[v[i_type]] = by_type.get(v[i_type], 0.0) + float(v[i_self]) / 1e3 / steps
-        return by_type
-    finally:
-        shutil.rmtree(logdir, ignore_errors=True)
+    by_type = profile_step.op_profile(step, steps)
+    if isinstance(by_type, str):
+        return {f"(no profile: {by_type})": 0.0}
+    return {name: us / 1e3 / steps for name, us in by_type.items()}
 
 
 def convs(shape, seconds):

@@ -48,7 +48,7 @@ def data_for(name, dtype="float32"):
 
 
 def networks(flow):
-    return [layer for layer in flow._flatten_layers() if isinstance(layer, (tff.MLP, tff.MADE, tff.ConvResNet))]
+    return [layer for layer in flow._flatten_layers() if isinstance(layer, (tff.MLP, tff.MADE, tff.ConvResNet, tff.GlowConvNet))]
 
 
 def _names():

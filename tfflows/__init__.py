@@ -6,15 +6,7 @@ presets, distillation), `gaussianization` (marginal layers, rotations, RBIG, inf
 measures), `interop` (TFP, export, saving), `data`, `plot` and the command line.
 """
 
-import os as _os
 import sys as _sys
-
-# TensorFlow turns its oneDNN CPU kernels on by default only on some processors; where it
-# does not (an AMD EPYC, for one), a Glow step at 28x28 or 32x32x3 is 1.7-1.9x slower
-# (benchmarks/profile_image_step.py). TensorFlow reads the variable when it loads, so this
-# applies when tfflows is imported before TensorFlow (or Keras); an explicit setting, 0
-# included, is kept.
-_os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
 def _started_as_command_line():

@@ -197,6 +197,10 @@ def main(argv=None):
     # TensorFlow's C++ log (CUDA probing, CPU features): set before TensorFlow loads, which
     # here is later, when a command needs it. Set TF_CPP_MIN_LOG_LEVEL=0 to see it.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # TensorFlow turns its oneDNN CPU kernels on by default only on some processors; where it
+    # does not (an AMD EPYC, for one), a Glow step at 28x28 or 32x32x3 is 1.7-1.9x slower
+    # (benchmarks/profile_image_step.py). Set TF_ENABLE_ONEDNN_OPTS=0 to keep them off.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     args = make_parser().parse_args(argv)  # --help and argument errors end here, at once
     args.started = started
     from tfflows.commands.common import UserError

@@ -108,8 +108,9 @@ class GlowConvNet(keras.layers.Layer):
         self.activation = activation
         self.context_features = int(context_features)
         self.zero_init = bool(zero_init)
-        self.input_conv = keras.layers.Conv2D(self.hidden_channels, self.kernel_size, padding="same",
-                                              dtype=self.dtype_policy, name="input_conv")
+        self.input_conv = keras.layers.Conv2D(self.hidden_channels, self.kernel_size,
+                                              padding="same", dtype=self.dtype_policy,
+                                              name="input_conv")
         self.middle_conv = keras.layers.Conv2D(self.hidden_channels, 1, dtype=self.dtype_policy,
                                                name="middle_conv")
         self.output_conv = keras.layers.Conv2D(
