@@ -93,8 +93,9 @@ class GlowConvNet(keras.layers.Layer):
     conv3x3(hidden) -> relu -> conv1x1(hidden) -> relu -> conv3x3(out_channels),
     the last convolution zero-initialized (so a fresh coupling is the identity).
 
-    A third of `ConvResNet`'s cost at the same width and one residual block: one 3x3
-    convolution of hidden x hidden channels fewer, the middle one 1x1.
+    Against `ConvResNet` with one residual block at the same width it has no 3x3
+    hidden x hidden convolution (ConvResNet has two) and a 1x1 one instead: a 28x28 Glow
+    of width 64 has 76k parameters with it against 634k.
 
     Args: as `ConvResNet` (no `num_blocks`).
     """
