@@ -265,3 +265,37 @@ def test_tf_train_checkpoint_and_tf_saved_model_save(data, tmp_path):
     out = loaded.signatures["serving_default"](tf.constant(val[:5]))
     np.testing.assert_allclose(list(out.values())[0].numpy(), keras.ops.convert_to_numpy(flow.log_prob(val[:5])),
                                rtol=1e-5, atol=1e-5)
+
+
+@tensorflow_only
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_training_batches_are_full_and_every_row_is_read_each_epoch(shuffle):
+    """fit's pipeline gives every batch the same static size (a static batch dimension
+    keeps the gradient graph's broadcasting static): the last batch is filled up with
+    rows of the same epoch, so each epoch still reads every row; evaluation reads each
+    row exactly once."""
+    import tensorflow as tf
+
+    from tfflows.interop.tf_training import array_dataset
+
+    rows = np.arange(10, dtype="float32")[:, None]
+    epoch = tf.Variable(0, dtype=tf.int64)
+    train = array_dataset(rows, 4, shuffle=shuffle, seed=3, epoch=epoch, fill_last=True)
+    assert train.element_spec.shape.as_list() == [4, 1]
+    assert int(train.cardinality()) == 3
+    orders = []
+    for e in range(2):
+        epoch.assign(e)
+        seen = np.concatenate([b.numpy()[:, 0] for b in train])
+        assert len(seen) == 12 and set(seen) == set(range(10))
+        np.testing.assert_array_equal(seen[10:], seen[:2])  # the filling: this epoch's first rows
+        orders.append(seen)
+    assert shuffle == (not np.array_equal(orders[0], orders[1]))
+
+    evaluation = array_dataset(rows, 4)
+    assert evaluation.element_spec.shape.as_list() == [None, 1]
+    np.testing.assert_array_equal(np.concatenate([b.numpy() for b in evaluation]), rows)
+    for batch_size in (5, 10, 64):  # a divisor, or one batch: static without any filling
+        whole = array_dataset(rows, batch_size)
+        assert whole.element_spec.shape.as_list() == [min(batch_size, 10), 1]
+        np.testing.assert_array_equal(np.concatenate([b.numpy() for b in whole]), rows)

@@ -104,7 +104,7 @@ class KerasTraining:
         train, val = train_and_validation(self, x, sample_weight, validation_data, validation_split)
         prepare_training(self, train.first)
         callbacks = training_callbacks(callbacks, verbose)
-        feed = keras_feed(train, batch_size, shuffle, callbacks)
+        feed = keras_feed(train, batch_size, shuffle, callbacks, training=True)
         feeds = [feed]
         if val is not None:
             val_batch_size = kwargs.get("validation_batch_size") or batch_size
@@ -205,15 +205,16 @@ def train_and_validation(flow, x, sample_weight, validation_data, validation_spl
     return train.split(validation_split)
 
 
-def keras_feed(data, batch_size, shuffle, callbacks=None):
+def keras_feed(data, batch_size, shuffle, callbacks=None, training=False):
     """What Keras reads for checked `data`: a stream as it is, arrays through the
-    backend's feeder (which may add a callback to `callbacks`)."""
+    backend's feeder (which may add a callback to `callbacks`; `training`: the feed
+    `fit` trains on)."""
     if isinstance(data.stream, source.Source):  # re-readable: read again every epoch
         dtype = keras.backend.standardize_dtype(data.first[0].dtype)
         return feeder().feed_source(data.stream, batch_size, shuffle, dtype)
     if data.stream is not None:
         return Feed(data.stream, batch_size=batch_size, shuffle=shuffle)
-    return feeder().feed(data, batch_size, shuffle, callbacks)
+    return feeder().feed(data, batch_size, shuffle, callbacks, training=training)
 
 
 def build_for(flow, x):

@@ -60,8 +60,9 @@ class KerasFeeder:
     def refuse(self, model, data, what):
         """Raise for data forms the backend cannot feed under `model`'s strategy."""
 
-    def feed(self, data, batch_size, shuffle, callbacks=None):
-        """A `Feed` of checked in-memory `tfflows.flows.inputs.Data`."""
+    def feed(self, data, batch_size, shuffle, callbacks=None, training=False):
+        """A `Feed` of checked in-memory `tfflows.flows.inputs.Data` (`training`: the
+        feed `fit` trains on; Keras's adapters batch it as they do any data)."""
         return Feed(
             data.inputs,
             y=data.weights,
