@@ -18,6 +18,15 @@ class UserError(Exception):
     """A problem with what the user asked for; printed in one line, exit status 2."""
 
 
+def fill_training(args, kind):
+    """Set --epochs, --batch-size and --learning-rate that the user left out to the
+    defaults of this kind of fit ("table", "images" or "stream": `args.training`, the
+    tables in `tfflows.cli`)."""
+    for name, value in args.training[kind].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+
+
 # ----- output files ---------------------------------------------------------------------------
 def refuse_existing(paths, force):
     """Refuse (before any work) to overwrite a path that exists, unless `force`."""

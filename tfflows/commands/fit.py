@@ -10,8 +10,8 @@ import time
 
 import numpy as np
 
-from tfflows.commands.common import (UserError, check_finite, check_rows, greedy_verbosity,
-                                     keras_verbosity, load, output_folder,
+from tfflows.commands.common import (UserError, check_finite, check_rows, fill_training,
+                                     greedy_verbosity, keras_verbosity, load, output_folder,
                                      refuse_existing, remove_existing, table_rules)
 
 GREEDY = ("rbig",)  # fitted block by block, without epochs
@@ -43,7 +43,9 @@ def run(args):
     spec = args.data[0]
     loaded = load(spec, args)
     if loaded.values.ndim in (3, 4):
+        fill_training(args, "images")
         return run_images(args, loaded, spec)
+    fill_training(args, "table")
     if loaded.values.ndim != 2:
         raise UserError(f"{spec}: data must be a table (rows, columns) or images (N, H, W, C); "
                         f"got shape {loaded.values.shape}.")
@@ -93,7 +95,7 @@ def train_model(args, model, train, val):
         history = model.fit(train, validation_data=val, verbose=greedy_verbosity())
     else:
         verbose, callbacks = keras_verbosity(args.epochs)
-        batch_size = batch_size_for(args, len(train))
+        batch_size = min(args.batch_size, len(train))
         model.compile(optimizer=keras.optimizers.Adam(cosine_decay(args, len(train), batch_size)))
         stop = keras.callbacks.EarlyStopping(patience=10, restore_best_weights=True)
         history = model.fit(train, validation_data=val, epochs=args.epochs,
@@ -101,14 +103,6 @@ def train_model(args, model, train, val):
                             validation_batch_size=VALIDATION_BATCH_SIZE,
                             callbacks=[stop] + callbacks)
     return history, time.perf_counter() - start
-
-
-def batch_size_for(args, rows):
-    """--batch-size, or by default 1024 rows from 16,384 training rows on, else 256 (a
-    small table still gets some hundreds of steps)."""
-    if args.batch_size is not None:
-        return args.batch_size
-    return 1024 if rows >= 16384 else 256
 
 
 def cosine_decay(args, rows, batch_size):
@@ -235,7 +229,7 @@ def run_images(args, loaded, spec):
     start = time.perf_counter()
     stop = keras.callbacks.EarlyStopping(patience=5, restore_best_weights=True)
     history = model.fit(train, validation_data=val, epochs=args.epochs,
-                        batch_size=min(args.batch_size or 64, 64), verbose=verbose,
+                        batch_size=args.batch_size, verbose=verbose,
                         callbacks=[stop] + callbacks)
     fit_seconds = time.perf_counter() - start
     bits = keras.ops.convert_to_numpy(model.bits_per_dim(val))

@@ -12,8 +12,8 @@ import warnings
 
 import numpy as np
 
-from tfflows.commands.common import (UserError, check_finite, greedy_verbosity, keras_verbosity,
-                                     table_rules)
+from tfflows.commands.common import (UserError, check_finite, fill_training, greedy_verbosity,
+                                     keras_verbosity, table_rules)
 from tfflows.commands.fit import GREEDY, build, prepare, write
 
 HEAD_LINES = 1000  # lines of each shard read up front for the data rules
@@ -87,6 +87,7 @@ def run_stream(args):
     if args.dequantize:
         raise UserError("--dequantize works on data read into memory; with --stream, dequantize "
                         "the files first (add uniform noise in [0, 1) to whole-number columns).")
+    fill_training(args, "stream")
     train, val = _batches(args)
     sample = _check_heads(train, args)
     name = stream_name(args.data, train.paths)
@@ -130,7 +131,7 @@ def _train(args, model, train, val):
         model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
         verbose, callbacks = keras_verbosity(args.epochs)
         stop = keras.callbacks.EarlyStopping(patience=10, restore_best_weights=True)
-        record = model.fit(train, batch_size=args.batch_size or 1024, validation_data=val,
+        record = model.fit(train, batch_size=args.batch_size, validation_data=val,
                            validation_batch_size=4096, epochs=args.epochs, verbose=verbose,
                            callbacks=[stop] + callbacks)
     return record, time.perf_counter() - start
