@@ -82,7 +82,8 @@ def models(args):
                          f"2 scales, 3+3+4 affine couplings with ActNorm, ConvResNet({args.hidden}, 1 block)"),
         "Glow": (lambda: tff.Glow((8, 8, 1), num_levels=LEVELS, num_scales=2, steps_per_scale=4,
                                   hidden_channels=args.hidden, num_blocks=1), False,
-                 f"2 scales x 4 steps (ActNorm, 1x1 conv, affine coupling), ConvResNet({args.hidden}, 1 block)"),
+                 f"2 scales x 4 steps (ActNorm, 1x1 conv, affine coupling), GlowConvNet({args.hidden}) "
+                 "(ConvResNet(1 block) on pages before 2026-12-07 20:00)"),
         "flat MAF": (flat_maf, True, "tfflows.MAF(64, num_layers=5, hidden_units=(128, 128)) on flattened images"),
     }
 
@@ -161,8 +162,9 @@ def photo_models(args, shape):
 
     glow = dict(num_scales=args.scales, steps_per_scale=args.steps, hidden_channels=args.hidden)
     return {
-        "Glow": (lambda: tff.Glow(shape, **glow),
-                 f"tfflows.Glow({shape}, {glow}), ConvResNet couplings (1 residual block)"),
+        "Glow (resnet net)": (lambda: tff.Glow(shape, network="resnet", **glow),
+                              f"tfflows.Glow({shape}, network='resnet', {glow}), ConvResNet "
+                              "couplings (1 residual block; the row 'Glow' of the 2026-12-07 pages)"),
         "Glow (glow net)": (lambda: tff.Glow(shape, network="glow", **glow),
                             f"tfflows.Glow({shape}, network='glow', {glow}): 3x3, 1x1, 3x3 couplings"),
         "ImageRealNVP": (lambda: tff.ImageRealNVP(shape),
@@ -309,7 +311,7 @@ def main(argv=None):
     parser.add_argument("--max-train-seconds", type=float, default=600.0,
                         help="per-model training-time cap (protocol.Config.max_train_seconds)")
     parser.add_argument("--models", help="digits: default 'ImageRealNVP,Glow,flat MAF'; photo sets: default "
-                        "'Glow,Glow (glow net),ImageRealNVP,normflows Glow'")
+                        "'Glow (resnet net),Glow (glow net),ImageRealNVP,normflows Glow'")
     parser.add_argument("--set", default="digits", choices=["digits", *image_sets.SETS])
     parser.add_argument("--scales", type=int, default=2, help="photo sets: Glow levels (tfflows and normflows)")
     parser.add_argument("--steps", type=int, default=4, help="photo sets: Glow steps per level")
@@ -325,7 +327,7 @@ def main(argv=None):
             args.hidden = 64 if not args.quick else 8
         if "--epochs" not in (argv or sys.argv) and not args.quick:
             args.epochs = 10_000
-        args.models = args.models or "Glow,Glow (glow net),ImageRealNVP,normflows Glow"
+        args.models = args.models or "Glow (resnet net),Glow (glow net),ImageRealNVP,normflows Glow"
         return main_photo(args)
     args.models = args.models or "ImageRealNVP,Glow,flat MAF"
     if args.quick:

@@ -139,3 +139,46 @@ def sample_levels(model, n):
         x, _ = model.sample(n)
     model.train()
     return np.clip(x.numpy().transpose(0, 2, 3, 1) * 256.0, 0, 255.999)
+
+
+def device_steps_per_s(image_shape, batch, config, pool=8, compiled=False):
+    """bench_gpu.py's normflows row: an eager (or torch.compile'd loss) torch train step of
+    `build_glow` over `pool` batches of dequantized levels already on the device (CUDA when
+    available), timed by `timing.time_loop`. `config` has glow_scales, glow_steps,
+    glow_width, learning_rate, seed, steps, repeats, warmup. Returns (steps/s, spread,
+    params, last loss, note)."""
+    import torch
+
+    import timing
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = build_glow(image_shape, config.glow_scales, config.glow_steps, config.glow_width,
+                       seed=config.seed).to(device)
+    rng = np.random.default_rng(config.seed)
+    levels = rng.integers(0, 256, size=(pool, batch) + tuple(image_shape))
+    batches = [_to_unit(levels[i], rng).to(device) for i in range(pool)]
+    with torch.no_grad():  # ActNorm initializes on its first batch
+        model.log_prob(batches[0], None)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+
+    def loss_fn(x):
+        return model.forward_kld(x)
+
+    if compiled:
+        loss_fn = torch.compile(loss_fn)
+    box = {"loss": None, "i": 0}
+
+    def run_steps(n):
+        for _ in range(n):
+            loss = loss_fn(batches[box["i"] % pool])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            box["loss"], box["i"] = loss.detach(), box["i"] + 1
+
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    rate, spread = timing.time_loop(run_steps, sync, config.steps, config.repeats, config.warmup)
+    d = int(np.prod(image_shape))
+    bits = float(box["loss"]) / (d * math.log(2.0)) + 8.0  # forward_kld is the mean -log p(x)
+    return (rate, spread, int(sum(p.numel() for p in model.parameters())), bits,
+            f"device={device.type}; loss in bits/dim")

@@ -1,5 +1,5 @@
 """benchmarks/bench_gpu.py (issue 18) runs end to end on CPU at tiny sizes (`--cpu-small`):
-finite train steps/s for tfflows' MAF and NSF on Keras's JAX backend and a well-formed
+finite train steps/s for tfflows' MAF, NSF and Glow on Keras's JAX backend and a well-formed
 markdown table. Each check runs the script in a fresh process (Keras fixes its backend at
 import), with KERAS_BACKEND=jax; skipped where JAX is not installed."""
 
@@ -69,11 +69,23 @@ def test_cpu_small_runs_and_reports_finite_steps(tmp_path):
         assert len(peer) == 1, report
         if importlib.util.find_spec("zuko") is not None and importlib.util.find_spec("torch") is not None:
             assert math.isfinite(float(peer[0]["steps/s"])), peer
-            assert float(peer[0]["vs zuko eager"].rstrip("x")) == pytest.approx(1.0)
+            assert float(peer[0]["vs torch eager"].rstrip("x")) == pytest.approx(1.0)
             assert peer[0]["params"] == ours[0]["params"], "zuko and tfflows sizes differ"
         else:
             assert "unavailable" in peer[0]["note"], peer
-    assert {r["model"] for r in summary} == {"MAF", "NSF"}
+    glow = [r for r in rows if r["model"] == "Glow"]
+    assert {r["d"] for r in glow} == {"8x8x3"}, report
+    for r in glow:
+        if r["implementation"].startswith("tfflows"):  # bits/dim of uniform levels: about 8
+            assert math.isfinite(float(r["steps/s"])) and 0 < float(r["last loss"]) < 20, r
+    peer = [r for r in glow if r["implementation"] == "normflows eager"]
+    assert len(peer) == 1, report
+    if importlib.util.find_spec("normflows") is not None:
+        assert math.isfinite(float(peer[0]["steps/s"])) and 0 < float(peer[0]["last loss"]) < 20, peer
+    else:
+        assert "unavailable" in peer[0]["note"], peer
+    assert {r["model"] for r in summary} == {"MAF", "NSF", "Glow"}
+    assert {r["target (vs eager)"] for r in summary if r["model"] == "Glow"} == {"none"}
 
 
 def test_cpu_small_runs_without_tensorflow(tmp_path):
