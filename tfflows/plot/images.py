@@ -36,12 +36,14 @@ def image_grid(images, path=None, cols=10, title=None, vmax=None):
     return save(fig, path, dpi=100)
 
 
-def latent_interpolation(flow, x_a, x_b, steps=10, spherical=False):
+def latent_interpolation(flow, x_a, x_b, steps=10, spherical=False, context=None):
     """Decode points on the path between encode(x_a) and encode(x_b); returns
     (len(x_a), steps, H, W, C). Linear by default; `spherical` interpolates on the
-    great circle, which keeps the latent norm typical of N(0, I)."""
-    z_a = np.asarray(flow.encode(x_a), dtype="float64")
-    z_b = np.asarray(flow.encode(x_b), dtype="float64")
+    great circle, which keeps the latent norm typical of N(0, I). A conditional flow
+    takes `context`, one row per pair (both ends and the whole path are encoded and
+    decoded under it)."""
+    z_a = np.asarray(flow.encode(x_a, context), dtype="float64")
+    z_b = np.asarray(flow.encode(x_b, context), dtype="float64")
     t = np.linspace(0.0, 1.0, steps).reshape((1, steps) + (1,) * (z_a.ndim - 1))
     za, zb = z_a[:, None], z_b[:, None]
     if spherical:
@@ -54,7 +56,8 @@ def latent_interpolation(flow, x_a, x_b, steps=10, spherical=False):
     else:
         path = (1 - t) * za + t * zb
     flat = path.reshape((-1,) + z_a.shape[1:]).astype(flow.compute_dtype)
-    decoded = np.asarray(flow.decode(flat))
+    along = None if context is None else np.repeat(np.asarray(context), steps, axis=0)
+    decoded = np.asarray(flow.decode(flat, along))
     return decoded.reshape(path.shape)
 
 
