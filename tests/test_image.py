@@ -246,3 +246,22 @@ def test_image_preset_fits_on_float_levels():
     history = model.fit(images, batch_size=64, epochs=3, verbose=0)
     losses = history.history["loss"]
     assert np.all(np.isfinite(losses)) and losses[-1] < losses[0]
+
+
+def test_latent_interpolation_of_a_conditional_flow_ends_at_the_two_images():
+    """The path's ends decode back to the two images when they are encoded and decoded
+    under the pair's context; the middle differs from both."""
+    from tfflows.plot.images import latent_interpolation
+
+    flow = tff.Glow((8, 8, 1), num_scales=1, steps_per_scale=2, hidden_channels=8, num_levels=16,
+                    context_features=2)
+    rng = np.random.default_rng(0)
+    x = tff.dequantize(rng.integers(0, 16, size=(4, 8, 8, 1)), 16, seed=1)
+    context = np.eye(2, dtype="float32")[[0, 1]]
+    flow.log_prob(x[:2], context)  # builds the weights
+    randomize_weights(flow, np.random.default_rng(3), scale=0.05)
+    strips = latent_interpolation(flow, x[:2], x[2:], steps=5, spherical=True, context=context)
+    assert strips.shape == (2, 5, 8, 8, 1)
+    np.testing.assert_allclose(strips[:, 0], x[:2], atol=2e-3)
+    np.testing.assert_allclose(strips[:, -1], x[2:], atol=2e-3)
+    assert np.abs(strips[:, 2] - x[:2]).max() > 0.1 and np.abs(strips[:, 2] - x[2:]).max() > 0.1
