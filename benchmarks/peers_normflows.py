@@ -159,26 +159,10 @@ def device_steps_per_s(image_shape, batch, config, pool=8, compiled=False):
     batches = [_to_unit(levels[i], rng).to(device) for i in range(pool)]
     with torch.no_grad():  # ActNorm initializes on its first batch
         model.log_prob(batches[0], None)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-
-    def loss_fn(x):
-        return model.forward_kld(x)
-
-    if compiled:
-        loss_fn = torch.compile(loss_fn)
-    box = {"loss": None, "i": 0}
-
-    def run_steps(n):
-        for _ in range(n):
-            loss = loss_fn(batches[box["i"] % pool])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            box["loss"], box["i"] = loss.detach(), box["i"] + 1
-
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    rate, spread = timing.time_loop(run_steps, sync, config.steps, config.repeats, config.warmup)
+    params = list(model.parameters())
+    rate, spread, loss = timing.torch_steps_per_s(model.forward_kld, params, batches, device, config,
+                                                  compiled)
     d = int(np.prod(image_shape))
-    bits = float(box["loss"]) / (d * math.log(2.0)) + 8.0  # forward_kld is the mean -log p(x)
-    return (rate, spread, int(sum(p.numel() for p in model.parameters())), bits,
+    bits = loss / (d * math.log(2.0)) + 8.0  # forward_kld is the mean -log p(x)
+    return (rate, spread, int(sum(p.numel() for p in params)), bits,
             f"device={device.type}; loss in bits/dim")

@@ -110,25 +110,12 @@ def device_steps_per_s(kind, features, batch, config, pool=8, compiled=False):
     torch.manual_seed(config.seed)
     flow = getattr(zuko.flows, kind)(features, transforms=config.layers,
                                      hidden_features=tuple(config.hidden)).to(device)
-    optimizer = torch.optim.Adam(flow.parameters(), lr=config.learning_rate)
     gen = torch.Generator(device=device).manual_seed(config.seed)
     batches = list(torch.randn((pool, batch, features), generator=gen, device=device, dtype=torch.float32))
 
     def loss_fn(x):
         return -flow().log_prob(x).mean()
 
-    if compiled:
-        loss_fn = torch.compile(loss_fn)
-    box = {"loss": None, "i": 0}
-
-    def run_steps(n):
-        for _ in range(n):
-            loss = loss_fn(batches[box["i"] % pool])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            box["loss"], box["i"] = loss.detach(), box["i"] + 1
-
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    rate, spread = timing.time_loop(run_steps, sync, config.steps, config.repeats, config.warmup)
-    return rate, spread, int(sum(p.numel() for p in flow.parameters())), float(box["loss"]), f"device={device.type}"
+    rate, spread, loss = timing.torch_steps_per_s(loss_fn, flow.parameters(), batches, device, config,
+                                                  compiled)
+    return rate, spread, int(sum(p.numel() for p in flow.parameters())), loss, f"device={device.type}"

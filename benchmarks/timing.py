@@ -85,6 +85,31 @@ def time_loop(run_steps, sync, steps, repeats, warmup):
     return summarize(rates)
 
 
+def torch_steps_per_s(loss_fn, parameters, batches, device, config, compiled=False):
+    """(median steps/s, spread, last loss) of an eager torch train step -- loss_fn(batch)
+    (torch.compile'd with `compiled`), backward, Adam(config.learning_rate) -- cycling
+    through `batches` already on `device`, timed by `time_loop` with config.steps,
+    repeats and warmup."""
+    import torch
+
+    optimizer = torch.optim.Adam(parameters, lr=config.learning_rate)
+    if compiled:
+        loss_fn = torch.compile(loss_fn)
+    box = {"loss": None, "i": 0}
+
+    def run_steps(n):
+        for _ in range(n):
+            loss = loss_fn(batches[box["i"] % len(batches)])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            box["loss"], box["i"] = loss.detach(), box["i"] + 1
+
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    rate, spread = time_loop(run_steps, sync, config.steps, config.repeats, config.warmup)
+    return rate, spread, float(box["loss"])
+
+
 def fused_step(model, learning_rate=1e-3, jit_compile=False):
     """A `tf.function(x -> loss)`: mean NLL, its gradient and a Keras Adam update of
     `model`'s trainable variables, in one compiled call."""
