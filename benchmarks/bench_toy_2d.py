@@ -42,6 +42,14 @@ def _candidate(**changes):
 # the "_40k" candidates see 5x the rows in about the default's number of steps (30 x 32).
 _NSF = dict(num_layers=4, hidden_units=(64, 64), bins=8, kind="coupling")
 _BIG = dict(n=40000, batch_size=1024, epochs=30, learning_rate=3e-3, schedule="cosine")
+
+
+def _nsf16(net=None, **fit):
+    """A 16-bin NSF candidate on 40k rows: `net` changes the preset's arguments, `fit` the
+    training's (epochs, batch_size, learning_rate)."""
+    return _candidate(model="nsf", kwargs={**_NSF, "bins": 16, **(net or {})}, **{**_BIG, **fit})
+
+
 CANDIDATES = {
     "default": _candidate(),
     "realnvp_40k": _candidate(**_BIG),
@@ -50,40 +58,24 @@ CANDIDATES = {
     "nsf_40k_lr5": _candidate(model="nsf", kwargs=_NSF, **{**_BIG, "learning_rate": 5e-3}),
     "nsf_40k_lr5_e20": _candidate(model="nsf", kwargs=_NSF,
                                   **{**_BIG, "learning_rate": 5e-3, "epochs": 20}),
-    "nsf_40k_bins16": _candidate(model="nsf", kwargs={**_NSF, "bins": 16}, **_BIG),
-    "nsf_40k_bins16_e20": _candidate(model="nsf", kwargs={**_NSF, "bins": 16},
-                                     **{**_BIG, "epochs": 20}),
-    "nsf_40k_bins16_e25": _candidate(model="nsf", kwargs={**_NSF, "bins": 16},
-                                     **{**_BIG, "epochs": 25}),
-    # probes of what limits checkerboard (issue 27): training length, width, depth, bins
-    "nsf_40k_bins16_e100": _candidate(model="nsf", kwargs={**_NSF, "bins": 16},
-                                      **{**_BIG, "epochs": 100}),
-    "nsf_40k_bins16_h128_e25": _candidate(model="nsf",
-                                          kwargs={**_NSF, "bins": 16, "hidden_units": (128, 128)},
-                                          **{**_BIG, "epochs": 25}),
-    "nsf_40k_bins16_l6_e25": _candidate(model="nsf", kwargs={**_NSF, "bins": 16, "num_layers": 6},
-                                        **{**_BIG, "epochs": 25}),
-    "nsf_40k_bins32_e25": _candidate(model="nsf", kwargs={**_NSF, "bins": 32},
-                                     **{**_BIG, "epochs": 25}),
-    "nsf_40k_bins16_b512_e25": _candidate(model="nsf", kwargs={**_NSF, "bins": 16},
-                                          **{**_BIG, "epochs": 25, "batch_size": 512}),
-    "nsf_40k_bins16_b512_e15": _candidate(model="nsf", kwargs={**_NSF, "bins": 16},
-                                          **{**_BIG, "epochs": 15, "batch_size": 512}),
-    "nsf_40k_bins16_lr5_e25": _candidate(model="nsf", kwargs={**_NSF, "bins": 16},
-                                         **{**_BIG, "epochs": 25, "learning_rate": 5e-3}),
-    "nsf_40k_bins32_b512_e20": _candidate(model="nsf", kwargs={**_NSF, "bins": 32},
-                                          **{**_BIG, "epochs": 20, "batch_size": 512}),
-    "nsf_40k_bins16_b512_lr5_e20": _candidate(model="nsf", kwargs={**_NSF, "bins": 16},
-                                              **{**_BIG, "epochs": 20, "batch_size": 512,
-                                                 "learning_rate": 5e-3}),
-    "nsf_40k_bins16_b256_e12": _candidate(model="nsf", kwargs={**_NSF, "bins": 16},
-                                          **{**_BIG, "epochs": 12, "batch_size": 256}),
-    "nsf_40k_bins16_b512_lr5_e25": _candidate(model="nsf", kwargs={**_NSF, "bins": 16},
-                                              **{**_BIG, "epochs": 25, "batch_size": 512,
-                                                 "learning_rate": 5e-3}),
-    "nsf_40k_bins16_b256_lr5_e15": _candidate(model="nsf", kwargs={**_NSF, "bins": 16},
-                                              **{**_BIG, "epochs": 15, "batch_size": 256,
-                                                 "learning_rate": 5e-3}),
+    "nsf_40k_bins16": _nsf16(),
+    "nsf_40k_bins16_e20": _nsf16(epochs=20),
+    "nsf_40k_bins16_e25": _nsf16(epochs=25),
+    # probes of what limits checkerboard (issue 27): training length, width, depth, bins,
+    # batch size and learning rate
+    "nsf_40k_bins16_e100": _nsf16(epochs=100),
+    "nsf_40k_bins16_h128_e25": _nsf16(dict(hidden_units=(128, 128)), epochs=25),
+    "nsf_40k_bins16_l6_e25": _nsf16(dict(num_layers=6), epochs=25),
+    "nsf_40k_bins32_e25": _nsf16(dict(bins=32), epochs=25),
+    "nsf_40k_bins16_b512_e25": _nsf16(epochs=25, batch_size=512),
+    "nsf_40k_bins16_b512_e15": _nsf16(epochs=15, batch_size=512),
+    "nsf_40k_bins16_lr5_e25": _nsf16(epochs=25, learning_rate=5e-3),
+    "nsf_40k_bins32_b512_e20": _nsf16(dict(bins=32), epochs=20, batch_size=512),
+    "nsf_40k_bins16_b512_lr5_e20": _nsf16(epochs=20, batch_size=512, learning_rate=5e-3),
+    "nsf_40k_bins16_b256_e12": _nsf16(epochs=12, batch_size=256),
+    "nsf_40k_bins16_b512_lr5_e25": _nsf16(epochs=25, batch_size=512, learning_rate=5e-3),
+    # the `tfflows fit` default for tables since 2026-12-07 21:40
+    "nsf_40k_bins16_b256_lr5_e15": _nsf16(epochs=15, batch_size=256, learning_rate=5e-3),
     "nsf_40k_6layers": _candidate(model="nsf", kwargs={**_NSF, "num_layers": 6}, **_BIG),
     "nsf_ar_40k": _candidate(model="nsf", kwargs={**_NSF, "kind": "autoregressive"}, **_BIG),
     "rbig": _candidate(model="rbig", kwargs={}),
